@@ -1,0 +1,270 @@
+"""The one parameter object behind the simulated territory.
+
+Defaults describe a metropole the size of Dijon: about 2,000 households without a
+home at the start, a monthly inflow of about 5.5 % of that stock, exits to
+housing that depend on the situation, returns from housing, disappearance and
+rare deaths. Rates are monthly unless said otherwise. Every rate is documented
+here once; the simulator reads nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SITUATIONS: tuple[str, ...] = (
+    "RUE",
+    "MISE_ABRI",
+    "HOTEL",
+    "HEB_INSERTION",
+    "ASILE",
+    "LOG_TEMP",
+    "INSTITUTION",
+    "SQUAT",
+    "TIERS",
+)
+"""Homeless situations of DOMAIN §3 (LOGE and INCONNU are not homeless)."""
+
+COMPOSITIONS: tuple[str, ...] = (
+    "homme_seul",
+    "femme_seule",
+    "couple_sans_enfant",
+    "famille_monoparentale",
+    "couple_avec_enfants",
+    "groupe_adultes",
+    "mineur_isole",
+)
+
+HOUSING_KINDS: tuple[str, ...] = ("social", "private", "adapted", "housing_first")
+
+SOURCES: tuple[str, ...] = (
+    "siao_insertion",
+    "siao_urgence",
+    "maraudes",
+    "accueils_jour",
+    "hebergement",
+    "logement_accompagne",
+    "syplo",
+    "sne",
+    "dalo",
+)
+
+
+@dataclass(frozen=True)
+class NoiseRates:
+    """Per-record identity noise, as typed by hand in partner tools.
+
+    A rate is the probability that one record shows the defect. Sources that
+    type everything in upper case or drop accents do so through their own
+    profile (`SourceProfile`), on top of these rates.
+    """
+
+    typo_first_name: float = 0.03
+    typo_last_name: float = 0.03
+    first_last_swapped: float = 0.02
+    compound_first_shortened: float = 0.35  # share of compound first names cut to one part
+    usage_name_shown: float = 0.6  # married women: usage name instead of birth name
+    missing_birth_date: float = 0.03
+    day_month_swapped: float = 0.015
+    year_off_by_one: float = 0.01
+    placeholder_birth_date: float = 0.015  # 01/01/YYYY typed when only the year is known
+
+
+@dataclass(frozen=True)
+class SourceProfile:
+    """How one partner types identities and how often it sees a situation."""
+
+    visibility: dict[str, float]
+    upper_case: float = 0.0
+    accents_lost: float = 0.0
+    age_instead_of_birth_date: float = 0.0
+    extra_missing_birth_date: float = 0.0
+
+
+def _profiles() -> dict[str, SourceProfile]:
+    return {
+        # SI-SIAO: an open insertion request is listed every month (see request_open_rate)
+        "siao_insertion": SourceProfile(visibility={}, upper_case=0.5),
+        "siao_urgence": SourceProfile(
+            visibility={
+                "RUE": 0.5,
+                "SQUAT": 0.3,
+                "MISE_ABRI": 0.85,
+                "HOTEL": 0.6,
+                "TIERS": 0.15,
+                "INSTITUTION": 0.05,
+                "ASILE": 0.05,
+            },
+            upper_case=0.8,
+        ),
+        "maraudes": SourceProfile(
+            visibility={"RUE": 0.55, "SQUAT": 0.45, "MISE_ABRI": 0.05, "TIERS": 0.02},
+            upper_case=0.3,
+            accents_lost=0.7,
+            age_instead_of_birth_date=0.5,
+            extra_missing_birth_date=0.1,
+        ),
+        "accueils_jour": SourceProfile(
+            visibility={
+                "RUE": 0.35,
+                "SQUAT": 0.3,
+                "TIERS": 0.2,
+                "MISE_ABRI": 0.25,
+                "HOTEL": 0.1,
+                "ASILE": 0.05,
+                "INSTITUTION": 0.02,
+            },
+            accents_lost=0.5,
+            extra_missing_birth_date=0.05,
+        ),
+        "hebergement": SourceProfile(
+            visibility={"MISE_ABRI": 0.9, "HOTEL": 0.97, "HEB_INSERTION": 0.98, "ASILE": 0.95},
+            accents_lost=0.3,
+        ),
+        "logement_accompagne": SourceProfile(visibility={"LOG_TEMP": 0.95}, accents_lost=0.2),
+        "syplo": SourceProfile(visibility={}, upper_case=1.0, accents_lost=1.0),
+        "sne": SourceProfile(visibility={}, upper_case=1.0, accents_lost=1.0),
+        "dalo": SourceProfile(visibility={}, accents_lost=0.2),
+    }
+
+
+@dataclass(frozen=True)
+class TerritoryParams:
+    """Everything the simulated territory depends on (defaults: a Dijon-sized metropole)."""
+
+    households: int = 2000  # households without a home at the start
+    inflow_rate: float = 0.055  # new households per month, as a share of `households`
+    composition_mix: dict[str, float] = field(
+        default_factory=lambda: {
+            "homme_seul": 0.42,
+            "femme_seule": 0.13,
+            "famille_monoparentale": 0.18,
+            "couple_avec_enfants": 0.11,
+            "couple_sans_enfant": 0.07,
+            "groupe_adultes": 0.04,
+            "mineur_isole": 0.05,
+        }
+    )
+    initial_situation: dict[str, float] = field(
+        default_factory=lambda: {
+            "RUE": 0.14,
+            "MISE_ABRI": 0.18,
+            "HOTEL": 0.12,
+            "HEB_INSERTION": 0.22,
+            "ASILE": 0.08,
+            "LOG_TEMP": 0.08,
+            "INSTITUTION": 0.03,
+            "SQUAT": 0.05,
+            "TIERS": 0.10,
+        }
+    )
+    entry_situation: dict[str, float] = field(
+        default_factory=lambda: {
+            "RUE": 0.25,
+            "TIERS": 0.20,
+            "MISE_ABRI": 0.20,
+            "HOTEL": 0.10,
+            "INSTITUTION": 0.07,
+            "SQUAT": 0.08,
+            "ASILE": 0.10,
+        }
+    )
+    # families are sheltered (hotel, insertion, asylum) more than they sleep rough
+    family_situation_weight: dict[str, float] = field(
+        default_factory=lambda: {
+            "RUE": 0.3,
+            "SQUAT": 0.7,
+            "HOTEL": 3.0,
+            "HEB_INSERTION": 1.5,
+            "ASILE": 1.8,
+        }
+    )
+    move_rate: dict[str, float] = field(
+        default_factory=lambda: {
+            "RUE": 0.25,
+            "MISE_ABRI": 0.20,
+            "HOTEL": 0.12,
+            "HEB_INSERTION": 0.06,
+            "ASILE": 0.06,
+            "LOG_TEMP": 0.03,
+            "INSTITUTION": 0.30,
+            "SQUAT": 0.15,
+            "TIERS": 0.20,
+        }
+    )
+    move_to: dict[str, dict[str, float]] = field(
+        default_factory=lambda: {
+            "RUE": {
+                "MISE_ABRI": 0.45,
+                "SQUAT": 0.15,
+                "TIERS": 0.15,
+                "HOTEL": 0.10,
+                "INSTITUTION": 0.05,
+                "HEB_INSERTION": 0.10,
+            },
+            "MISE_ABRI": {
+                "HEB_INSERTION": 0.45,
+                "RUE": 0.25,
+                "HOTEL": 0.10,
+                "LOG_TEMP": 0.10,
+                "TIERS": 0.10,
+            },
+            "HOTEL": {"HEB_INSERTION": 0.5, "LOG_TEMP": 0.3, "MISE_ABRI": 0.1, "RUE": 0.1},
+            "HEB_INSERTION": {"LOG_TEMP": 0.6, "MISE_ABRI": 0.2, "RUE": 0.2},
+            "ASILE": {"HEB_INSERTION": 0.3, "MISE_ABRI": 0.3, "RUE": 0.2, "HOTEL": 0.2},
+            "LOG_TEMP": {"HEB_INSERTION": 0.5, "MISE_ABRI": 0.5},
+            "INSTITUTION": {"RUE": 0.3, "MISE_ABRI": 0.4, "HEB_INSERTION": 0.2, "TIERS": 0.1},
+            "SQUAT": {"RUE": 0.4, "MISE_ABRI": 0.4, "TIERS": 0.2},
+            "TIERS": {"RUE": 0.3, "MISE_ABRI": 0.3, "HEB_INSERTION": 0.2, "SQUAT": 0.2},
+        }
+    )
+    # exit to housing, before the household's own frailty factor (long-tailed durations)
+    housing_rate: dict[str, float] = field(
+        default_factory=lambda: {
+            "RUE": 0.01,
+            "MISE_ABRI": 0.02,
+            "HOTEL": 0.03,
+            "HEB_INSERTION": 0.06,
+            "ASILE": 0.02,
+            "LOG_TEMP": 0.10,
+            "INSTITUTION": 0.01,
+            "SQUAT": 0.01,
+            "TIERS": 0.03,
+        }
+    )
+    housing_kind_mix: dict[str, float] = field(
+        default_factory=lambda: {
+            "social": 0.45,
+            "private": 0.15,
+            "adapted": 0.25,
+            "housing_first": 0.15,
+        }
+    )
+    frailty_shape: float = 1.2  # gamma shape of the per-household exit speed (mean 1)
+    leave_territory_rate: dict[str, float] = field(
+        default_factory=lambda: {
+            "RUE": 0.03,
+            "SQUAT": 0.03,
+            "TIERS": 0.03,
+            "ASILE": 0.02,
+        }
+    )
+    leave_territory_default: float = 0.01
+    death_rate: float = 0.001
+    death_rate_street: float = 0.003
+    return_rate_first_6_months: float = 0.02
+    return_rate_months_7_to_24: float = 0.01
+    return_rate_after_24_months: float = 0.003
+    birth_rate: float = 0.002  # a child is born in a household with a woman aged 18-45
+    separation_rate: float = 0.002  # a couple splits; the spouse becomes a new household
+    # partner enrolment
+    request_open_rate: float = 0.15  # SI-SIAO insertion request opened, per month, when sheltered
+    request_visibility: float = 0.95
+    sne_initial_share: float = 0.35
+    sne_monthly_rate: float = 0.03
+    syplo_label_rate: float = 0.03  # for households in insertion, hotel or temporary housing
+    dalo_recourse_rate: float = 0.01  # SNE applicants waiting for more than 6 months
+    listed_visibility: float = 0.97  # SYPLO / SNE monthly extracts of open files
+    # rows deliberately unusable: no name, impossible date, unknown code
+    defect_rate: float = 0.005
+    noise: NoiseRates = field(default_factory=NoiseRates)
+    profiles: dict[str, SourceProfile] = field(default_factory=_profiles)

@@ -1,0 +1,112 @@
+"""Name normalisation for French partner files, as vectorised Polars expressions.
+
+Names arrive typed by hand: upper or mixed case, with or without accents,
+hyphens, apostrophes, particles (DE LA, EL, BEN…), compound first names. These
+expressions bring every spelling of one name to one form, and give a phonetic
+code suited to French names so that the common misspellings meet.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+PARTICLES = (
+    "DE",
+    "DU",
+    "DES",
+    "LA",
+    "LE",
+    "LES",
+    "D",
+    "L",
+    "EL",
+    "AL",
+    "BEN",
+    "BOU",
+    "VAN",
+    "VON",
+    "DA",
+    "DOS",
+    "DI",
+    "DEL",
+    "MAC",
+    "MC",
+)
+
+# ordered rewrites: what French spelling writes several ways, said once
+_PHONETIC_REWRITES = (
+    ("SCH", "X"),
+    ("SH", "X"),
+    ("CH", "X"),
+    ("PH", "F"),
+    ("TH", "T"),
+    ("BV", "V"),
+    ("GUE", "GE"),
+    ("GUI", "GI"),
+    ("QU", "K"),
+    ("Q", "K"),
+    ("CK", "K"),
+    ("CE", "SE"),
+    ("CI", "SI"),
+    ("CY", "SI"),
+    ("C", "K"),
+    ("GE", "JE"),
+    ("GI", "JI"),
+    ("GN", "NI"),
+    ("W", "V"),
+    ("Y", "I"),
+    ("Z", "S"),
+    ("EAU", "O"),
+    ("AU", "O"),
+    ("OU", "U"),
+    ("AI", "E"),
+    ("EI", "E"),
+    ("EN", "AN"),
+    ("EM", "AN"),
+    ("AM", "AN"),
+    ("H", ""),
+)
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def clean(expr: pl.Expr) -> pl.Expr:
+    """Upper case, no accents, letters and single spaces only (hyphens and apostrophes split)."""
+    return (
+        expr.str.normalize("NFKD")
+        .str.replace_all(r"\p{M}", "")
+        .str.to_uppercase()
+        .str.replace_all("Œ", "OE")
+        .str.replace_all("Æ", "AE")
+        .str.replace_all(r"[^A-Z]+", " ")
+        .str.strip_chars()
+        .replace("", None)
+    )
+
+
+def compact(cleaned: pl.Expr) -> pl.Expr:
+    """One token: "DE LA FONTAINE" -> "DELAFONTAINE" (spacing typed either way meets)."""
+    return cleaned.str.replace_all(" ", "")
+
+
+def without_particles(cleaned: pl.Expr) -> pl.Expr:
+    """ "DE LA FONTAINE" -> "FONTAINE", "EL IDRISSI" -> "IDRISSI"; a bare particle stays."""
+    pattern = r"^(?:(?:" + "|".join(PARTICLES) + r") )+"
+    stripped = cleaned.str.replace(pattern, "")
+    return compact(pl.when(stripped.str.len_chars() > 0).then(stripped).otherwise(cleaned))
+
+
+def first_part(cleaned: pl.Expr) -> pl.Expr:
+    """First word of a compound first name: "MARIE CLAIRE" -> "MARIE"."""
+    return cleaned.str.split(" ").list.first()
+
+
+def phonetic(compacted: pl.Expr) -> pl.Expr:
+    """A French phonetic key: LEFEBVRE/LEFEVRE, MOHAMMED/MOHAMED, KEVIN/QUEVIN meet."""
+    out = compacted
+    for before, after in _PHONETIC_REWRITES:
+        out = out.str.replace_all(before, after, literal=True)
+    for letter in _LETTERS:
+        out = out.str.replace_all(letter + letter, letter, literal=True)
+    # silent endings: -ER/-EZ/-ET sound E; a final E, S, T, D or X is not heard
+    out = out.str.replace(r"(ER|EZ|ET)$", "E").str.replace(r"[ESTDX]+$", "")
+    return pl.when(out.str.len_chars() > 0).then(out).otherwise(compacted)

@@ -1,0 +1,226 @@
+"""From a partner's raw cells to canonical, typed fields, with a reason for every row it cannot use.
+
+Dates are read whatever the partner's habit (Excel date cells, bare serial
+numbers, dd/mm/yyyy, dd/mm/yy, yyyy-mm-dd); codes and labels go through the
+source's mapping; "NOM Prénom" in one cell is split; an age stays an age
+when there is no birth date. Cleartext identity leaves this module only
+toward tokenisation.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from datetime import date, timedelta
+
+import polars as pl
+
+from sources.spec import CODED_FIELDS, DATE_FIELDS, FIELDS, PERSONNE_SEULE, Source, normalise_label
+from synchro_dagster.ingest.read import RawTable
+
+EXCEL_EPOCH = date(1899, 12, 30)
+PROGRAMME_SITUATION = {
+    "CHU": "MISE_ABRI",
+    "HOTEL": "HOTEL",
+    "CHRS": "HEB_INSERTION",
+    "STABILISATION": "HEB_INSERTION",
+    "CADA": "ASILE",
+    "HUDA": "ASILE",
+    "IML": "LOG_TEMP",
+    "PENSION_DE_FAMILLE": "LOGE",
+    "RESIDENCE_SOCIALE": "LOGE",
+    "UN_CHEZ_SOI_DABORD": "LOGE",
+}
+
+
+def month_end(month: date) -> date:
+    return (month.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+
+
+def parse_date(raw: pl.Expr) -> pl.Expr:
+    """A calendar date from any of the forms partners send; null when it is none of them."""
+    s = raw.str.strip_chars()
+    serial = s.str.extract(r"^(\d{1,5})(?:\.0+)?$", 1).cast(pl.Int64, strict=False)
+    iso = s.str.extract(r"^(\d{4}-\d{2}-\d{2})", 1)
+    slash4 = s.str.extract(r"^(\d{1,2}[/.-]\d{1,2}[/.-]\d{4})$", 1).str.replace_all(r"[.-]", "/")
+    slash2 = s.str.extract(r"^(\d{1,2}[/.-]\d{1,2}[/.-]\d{2})$", 1).str.replace_all(r"[.-]", "/")
+    return pl.coalesce(
+        iso.str.strptime(pl.Date, "%Y-%m-%d", strict=False),
+        slash4.str.strptime(pl.Date, "%d/%m/%Y", strict=False),
+        slash2.str.strptime(pl.Date, "%d/%m/%y", strict=False),
+        pl.when(serial.is_between(1, 80_000)).then(pl.lit(EXCEL_EPOCH) + pl.duration(days=serial)),
+    )
+
+
+def _normalised(values: pl.Series) -> pl.Series:
+    distinct = values.drop_nulls().unique().to_list()
+    table = {v: normalise_label(v) for v in distinct}
+    return values.replace_strict(table, default=None, return_dtype=pl.String)
+
+
+def code_lookup(raw: pl.Expr, mapping: dict[str, str]) -> pl.Expr:
+    """Partner code or label -> canonical code: the whole label first, then its leading number."""
+    table = {normalise_label(k): v for k, v in mapping.items()}
+    label = raw.map_batches(_normalised, return_dtype=pl.String)
+    whole = label.replace_strict(table, default=None, return_dtype=pl.String)
+    number = label.str.extract(r"^(\d+)\b", 1).replace_strict(
+        table, default=None, return_dtype=pl.String
+    )
+    return pl.coalesce(whole, number)
+
+
+def split_full_name(full: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """ "NOM Prénom": the leading upper-case words are the last name, the rest the first name.
+
+    When everything is in upper case, the last word is taken as the first name.
+    """
+    words = full.str.strip_chars().str.split(" ")
+    is_upper = words.list.eval(
+        (pl.element() == pl.element().str.to_uppercase())
+        & pl.element().str.contains(r"[A-Za-zÀ-ÿ]")
+    )
+    n_upper = is_upper.list.eval(pl.element().cast(pl.Int8).cum_prod()).list.sum()
+    n_words = words.list.len()
+    cut = pl.when(n_upper >= n_words).then(n_words - 1).otherwise(n_upper).clip(1, None)
+    last = words.list.slice(0, cut).list.join(" ")
+    first = words.list.slice(cut, n_words).list.join(" ")
+    return last.replace("", None), first.replace("", None)
+
+
+def canonical(raw: RawTable, source: Source, month: date) -> pl.DataFrame:
+    """Typed canonical fields + `reasons` (list of row problems) for one file's rows."""
+    df = raw.frame
+    for name in FIELDS:
+        if name not in df.columns:
+            df = df.with_columns(pl.lit(None, pl.String).alias(name))
+    reasons: list[pl.Expr] = []
+
+    # identity: "NOM Prénom" fills the separate columns where they are missing
+    last_from_full, first_from_full = split_full_name(pl.col("full_name"))
+    df = df.with_columns(
+        pl.coalesce("last_name", last_from_full).alias("last_name"),
+        pl.coalesce("first_name", first_from_full).alias("first_name"),
+    )
+    reasons.append(
+        pl.when(pl.col("last_name").is_null() & pl.col("first_name").is_null()).then(
+            pl.lit("no_identity")
+        )
+    )
+
+    # dates
+    end = month_end(month)
+    typed = []
+    for name in DATE_FIELDS:
+        parsed = parse_date(pl.col(name))
+        if name == "birth_date":  # two-digit years: nobody is born in the future
+            parsed = (
+                pl.when(parsed > pl.lit(end)).then(parsed.dt.offset_by("-100y")).otherwise(parsed)
+            )
+        typed.append(parsed.alias(f"_{name}"))
+        reasons.append(
+            pl.when(pl.col(name).is_not_null() & parsed.is_null()).then(
+                pl.lit(f"unparseable_date:{name}")
+            )
+        )
+    df = df.with_columns(typed)
+    reasons.append(
+        pl.when(
+            (pl.col("_birth_date") > pl.lit(end))
+            | (pl.col("_birth_date") < pl.lit(end - timedelta(days=int(110 * 365.25))))
+        ).then(pl.lit("implausible_date:birth_date"))
+    )
+    reasons.append(
+        pl.when(pl.col("_event_date") > pl.lit(end)).then(pl.lit("date_after_month:event_date"))
+    )
+
+    # numbers
+    age = pl.col("age").str.extract(r"(\d{1,3})", 1).cast(pl.Int64, strict=False)
+    size = (
+        pl.col("household_size")
+        .str.extract(r"^(\d{1,2})(?:\.0+)?$", 1)
+        .cast(pl.Int64, strict=False)
+    )
+    reasons.append(
+        pl.when(pl.col("age").is_not_null() & age.is_null()).then(pl.lit("unparseable_number:age"))
+    )
+    reasons.append(
+        pl.when(pl.col("household_size").is_not_null() & size.is_null()).then(
+            pl.lit("unparseable_number:household_size")
+        )
+    )
+    df = df.with_columns(age.alias("_age"), size.alias("_household_size"))
+
+    # codes
+    coded = []
+    for name in CODED_FIELDS:
+        if name in source.values:
+            mapped = code_lookup(pl.col(name), source.values[name])
+            reasons.append(
+                pl.when(pl.col(name).is_not_null() & mapped.is_null()).then(
+                    pl.lit(f"unknown_code:{name}")
+                )
+            )
+        else:
+            mapped = pl.lit(None, pl.String)
+        coded.append(mapped.alias(f"_{name}"))
+    df = df.with_columns(coded)
+
+    # what the kind of file says (a provider's list is its programme and situation)
+    constants = next(
+        (
+            k.constants
+            for k in source.files
+            if fnmatch.fnmatch(raw.file.name.lower(), k.pattern.lower())
+        ),
+        {},
+    )
+    for name, value in constants.items():
+        df = df.with_columns(pl.coalesce(pl.col(f"_{name}"), pl.lit(value)).alias(f"_{name}"))
+    situation = pl.coalesce(
+        "_situation",
+        pl.col("_programme").replace_strict(
+            PROGRAMME_SITUATION, default=None, return_dtype=pl.String
+        ),
+    )
+    composition = (
+        pl.when(pl.col("_composition") == PERSONNE_SEULE)
+        .then(
+            pl.col("_sex").replace_strict(
+                {"M": "homme_seul", "F": "femme_seule"}, default=None, return_dtype=pl.String
+            )
+        )
+        .otherwise(pl.col("_composition"))
+    )
+    evidence = pl.coalesce(
+        [pl.lit(end) if e == "month_end" else pl.col(f"_{e}") for e in source.evidence]
+    )
+    reasons.append(pl.when(evidence.is_null()).then(pl.lit("missing_date:event_date")))
+
+    placeholder = (pl.col("_birth_date").dt.day() == 1) & (pl.col("_birth_date").dt.month() == 1)
+    return df.select(
+        "row_number",
+        pl.col("record_ref"),
+        pl.col("household_ref"),
+        pl.col("last_name"),
+        pl.col("first_name"),
+        pl.col("birth_name"),
+        pl.col("_birth_date").alias("birth_date"),
+        placeholder.fill_null(False).alias("birth_year_only"),
+        pl.col("_age").alias("age"),
+        pl.col("_sex").alias("sex"),
+        pl.col("_role").alias("role"),
+        composition.alias("composition"),
+        pl.col("_household_size").alias("household_size"),
+        situation.alias("situation"),
+        evidence.alias("event_date"),
+        pl.lit(source.need_type, pl.String).alias("need_type"),
+        pl.col("_status").alias("need_status"),
+        pl.col("_need_since").alias("need_since"),
+        pl.when(pl.col("_response").is_not_null())
+        .then(pl.col("_response") == "fulfilled")
+        .alias("request_fulfilled"),
+        pl.col("_programme").alias("programme"),
+        pl.col("_entry_date").alias("entry_date"),
+        pl.col("_exit_date").alias("exit_date"),
+        pl.col("_destination").alias("exit_destination"),
+        pl.concat_list(reasons).list.drop_nulls().alias("reasons"),
+    )

@@ -1,0 +1,256 @@
+"""One source, one month: read every delivered file, map, pseudonymise, validate, split good rows
+from quarantined ones. Pure Python, no Dagster; the caller writes the result.
+
+A file-level problem raises `FileRejected` for the whole source-month so that
+nothing partial is ever written.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import pandera.polars as pa
+import polars as pl
+
+from sources.spec import Source
+from synchro_dagster.identity.tokens import TOKEN_COLUMNS, tokenise
+from synchro_dagster.ingest.canonical import canonical, month_end
+from synchro_dagster.ingest.errors import FileRejected
+from synchro_dagster.ingest.read import read_table
+
+PERIOD_MIN_ROWS = 5  # below this many dated rows, a file's period is not judged
+
+
+@dataclass
+class FileReport:
+    file_name: str  # relative to the landing directory
+    sha256: str
+    size_bytes: int
+    sheet: str | None = None
+    header_row: int = 0
+    rows_read: int = 0
+    rows_staged: int = 0
+    rows_quarantined: int = 0
+    rows_ignored: int = 0
+    headers: list[str] = field(default_factory=list)  # canonical fields found
+    unmapped_headers: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StagedMonth:
+    source: str
+    month: date
+    staged: pl.DataFrame
+    quarantine: pl.DataFrame
+    files: list[FileReport]
+
+    @property
+    def rows_read(self) -> int:
+        return sum(f.rows_read for f in self.files)
+
+    @property
+    def rejection_rate(self) -> float:
+        return self.quarantine.height / self.rows_read if self.rows_read else 0.0
+
+
+QUARANTINE_SCHEMA = {
+    "source": pl.String,
+    "month": pl.Date,
+    "file_sha256": pl.String,
+    "file_name": pl.String,
+    "row_number": pl.Int64,
+    "reasons": pl.List(pl.String),
+}
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def month_folder(landing: Path, source_id: str, month: date) -> Path:
+    return landing / month.strftime("%Y-%m") / source_id
+
+
+def delivered_files(landing: Path, source: Source, month: date) -> list[Path]:
+    """The files a partner delivered for a month (office lock files and hidden files aside)."""
+    folder = month_folder(landing, source.id, month)
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and not p.name.startswith((".", "~$"))
+        and any(fnmatch.fnmatch(p.name.lower(), k.pattern.lower()) for k in source.files)
+    )
+
+
+def stage_month(
+    landing: Path, source: Source, month: date, key: bytes, files: list[Path] | None = None
+) -> StagedMonth:
+    files = delivered_files(landing, source, month) if files is None else files
+    frames: list[pl.DataFrame] = []
+    reports: list[FileReport] = []
+    for path in files:
+        report = FileReport(
+            path.relative_to(landing).as_posix(), sha256_of(path), path.stat().st_size
+        )
+        raw = read_table(path, source)
+        canon = canonical(raw, source, month)
+        _check_period(path, source, canon, month)
+        report.sheet, report.header_row = raw.sheet, raw.header_row
+        report.rows_read, report.rows_ignored = canon.height, raw.rows_ignored
+        report.headers, report.unmapped_headers = sorted(raw.headers), raw.unmapped_headers
+        frames.append(
+            canon.with_columns(
+                pl.lit(report.sha256).alias("file_sha256"),
+                pl.lit(report.file_name).alias("file_name"),
+            )
+        )
+        reports.append(report)
+    if not frames:
+        return StagedMonth(
+            source.id,
+            month,
+            pl.DataFrame(schema=staged_schema(source)),
+            pl.DataFrame(schema=QUARANTINE_SCHEMA),
+            reports,
+        )
+    rows = pl.concat(frames, how="diagonal_relaxed")
+    staged, quarantine = _split(rows, source, month, key)
+    by_file_staged = staged.group_by("file_sha256").len()
+    by_file_quarantined = quarantine.group_by("file_sha256").len()
+    for report in reports:
+        report.rows_staged = _count(by_file_staged, report.sha256)
+        report.rows_quarantined = _count(by_file_quarantined, report.sha256)
+    return StagedMonth(source.id, month, staged, quarantine, reports)
+
+
+def staged_schema(source: Source) -> dict[str, pl.DataType]:
+    """Column -> Polars type of `staging.<source>`, from the source's Pandera model."""
+    return {name: col.dtype.type for name, col in source.model.to_schema().columns.items()}
+
+
+def _count(counts: pl.DataFrame, sha: str) -> int:
+    hit = counts.filter(pl.col("file_sha256") == sha)
+    return int(hit["len"][0]) if hit.height else 0
+
+
+def _check_period(path: Path, source: Source, canon: pl.DataFrame, month: date) -> None:
+    """A file whose dated rows mostly fall in another month was sent for that other month."""
+    if source.period is None:
+        return
+    dated = canon.filter(pl.col("reasons").list.len() == 0).get_column(source.period).drop_nulls()
+    if dated.len() < PERIOD_MIN_ROWS:
+        return
+    inside = ((dated >= month) & (dated <= month_end(month))).mean()
+    if inside is not None and inside < 0.5:
+        found = dated.dt.strftime("%Y-%m").mode().sort()[0]
+        raise FileRejected(
+            path,
+            "wrong_month",
+            f"the file was delivered for {month:%Y-%m} but its dates are mostly in {found}",
+            f"send the extract of {month:%Y-%m}, or put this file in the {found} folder",
+        )
+
+
+def _age_band(age: pl.Expr) -> pl.Expr:
+    return (
+        pl.when(age < 18)
+        .then(pl.lit("0-17"))
+        .when(age < 25)
+        .then(pl.lit("18-24"))
+        .when(age < 35)
+        .then(pl.lit("25-34"))
+        .when(age < 45)
+        .then(pl.lit("35-44"))
+        .when(age < 55)
+        .then(pl.lit("45-54"))
+        .when(age < 65)
+        .then(pl.lit("55-64"))
+        .when(age.is_not_null())
+        .then(pl.lit("65+"))
+    )
+
+
+def _split(
+    rows: pl.DataFrame, source: Source, month: date, key: bytes
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    tokens = tokenise(rows.with_columns(pl.lit(source.id).alias("source")), key)
+    years = ((pl.col("event_date") - pl.col("birth_date")).dt.total_days() / 365.25).floor()
+    quality = (
+        pl.when(pl.col("birth_date").is_not_null() & ~pl.col("birth_year_only"))
+        .then(pl.lit("full"))
+        .when(pl.col("birth_date").is_not_null())
+        .then(pl.lit("year_only"))
+        .when(pl.col("age").is_not_null())
+        .then(pl.lit("age_only"))
+        .otherwise(pl.lit("missing"))
+    )
+    schema = staged_schema(source)
+    columns = list(schema)
+    candidates = pl.concat([rows, tokens], how="horizontal").with_columns(
+        pl.lit(source.id).alias("source"),
+        pl.lit(month).alias("month"),
+        quality.alias("birth_date_quality"),
+        _age_band(pl.coalesce(years.cast(pl.Int64), pl.col("age"))).alias("age_band"),
+    )
+    ok = candidates.filter(pl.col("reasons").list.len() == 0)
+    staged = ok.select(columns).cast(schema)
+    broken_rules = _rule_failures(staged, source)
+    if broken_rules.height:
+        flagged = ok.with_row_index("_i").join(broken_rules, on="_i", how="inner")
+        candidates = pl.concat(
+            [
+                candidates.filter(pl.col("reasons").list.len() > 0),
+                flagged.drop("_i", "rule_reasons").with_columns(
+                    flagged["rule_reasons"].alias("reasons")
+                ),
+            ],
+            how="diagonal_relaxed",
+        )
+        staged = staged.with_row_index("_i").join(broken_rules, on="_i", how="anti").drop("_i")
+    quarantine = (
+        candidates.filter(pl.col("reasons").list.len() > 0)
+        .select(
+            pl.lit(source.id).alias("source"),
+            pl.lit(month).alias("month"),
+            "file_sha256",
+            "file_name",
+            "row_number",
+            "reasons",
+        )
+        .cast(QUARANTINE_SCHEMA)
+    )
+    assert not set(staged.columns) - set(columns) - set(TOKEN_COLUMNS)
+    return staged, quarantine
+
+
+def _rule_failures(staged: pl.DataFrame, source: Source) -> pl.DataFrame:
+    """Rows that break the source's Pandera model: index -> reasons ("rule:<column>:<check>")."""
+    try:
+        source.model.validate(staged, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+        if "index" not in cases.columns or cases["index"].null_count() == cases.height:
+            raise  # a whole-table problem (missing column, wrong type) is ours, not the partner's
+        return (
+            cases.filter(pl.col("index").is_not_null())
+            .select(
+                pl.col("index").cast(pl.UInt32).alias("_i"),
+                pl.concat_str(
+                    pl.lit("rule:"), pl.col("column").fill_null("row"), pl.lit(":"), pl.col("check")
+                ).alias("r"),
+            )
+            .group_by("_i")
+            .agg(pl.col("r").unique().sort().alias("rule_reasons"))
+        )
+    return pl.DataFrame(schema={"_i": pl.UInt32, "rule_reasons": pl.List(pl.String)})

@@ -1,4 +1,4 @@
-"""Adapted housing and Housing First: IML, pensions de famille, résidences sociales, Un chez-soi d'abord."""
+"""Adapted housing and Housing First: IML, pensions de famille, résidences sociales, UCSA."""
 
 import pandera.polars as pa
 

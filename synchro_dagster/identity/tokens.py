@@ -45,18 +45,31 @@ def keyed(key: bytes, namespace: str, value: str) -> str:
 def _tokenise_column(values: pl.Series, key: bytes, namespace: str) -> pl.Series:
     """HMAC of each distinct value once (names repeat: far fewer distinct values than rows)."""
     distinct = values.drop_nulls().unique()
-    table = pl.DataFrame(
-        {
-            "v": distinct,
-            "t": [keyed(key, namespace, v) for v in distinct.to_list()],
-        },
-        schema={"v": pl.String, "t": pl.String},
-    )
+    keyed_state = hmac.new(key, f"{namespace}:".encode(), hashlib.sha256)
+    tokens = []
+    for value in distinct.to_list():
+        h = keyed_state.copy()  # same bytes as keyed(), without re-deriving the key pads each time
+        h.update(value.encode())
+        tokens.append(h.hexdigest()[:TOKEN_CHARS])
+    table = pl.DataFrame({"v": distinct, "t": tokens}, schema={"v": pl.String, "t": pl.String})
     return (
         values.to_frame("v")
         .join(table, on="v", how="left", maintain_order="left")
         .get_column("t")
         .alias(values.name)
+    )
+
+
+def _spellings(values: pl.Series, prefix: str) -> pl.DataFrame:
+    """Each distinct raw spelling once -> its normalised forms (`<prefix>_compact`, ...)."""
+    distinct = values.drop_nulls().unique().to_frame(prefix)
+    cleaned = nm.clean(pl.col(prefix))
+    return distinct.with_columns(
+        nm.compact(cleaned).alias(f"{prefix}_compact"),
+        nm.without_particles(cleaned).alias(f"{prefix}_core"),
+        nm.first_part(cleaned).alias(f"{prefix}_first"),
+        nm.phonetic(nm.compact(cleaned)).alias(f"{prefix}_phon"),
+        nm.phonetic(nm.first_part(cleaned)).alias(f"{prefix}_phon_first"),
     )
 
 
@@ -66,29 +79,32 @@ def identity_keys(df: pl.DataFrame) -> pl.DataFrame:
     Input: last_name, first_name, birth_name, birth_date (Date), birth_year_only (bool),
     source, record_ref, household_ref.
     """
-    last = nm.clean(pl.col("last_name"))
-    first = nm.clean(pl.col("first_name"))
-    birth = nm.clean(pl.col("birth_name"))
+    names = df.select("last_name", "first_name", "birth_name")
+    for column in names.columns:
+        names = names.join(
+            _spellings(df[column], column), on=column, how="left", maintain_order="left"
+        )
+    last, first = pl.col("last_name_compact"), pl.col("first_name_compact")
     dob = pl.col("birth_date")
     full = dob.is_not_null() & ~pl.col("birth_year_only")
     swappable = full & (dob.dt.day() <= 12) & (dob.dt.day() != dob.dt.month())
-    return df.select(
+    return pl.concat(
+        [df, names.drop("last_name", "first_name", "birth_name")], how="horizontal"
+    ).select(
         pl.concat_str(pl.col("source"), pl.col("record_ref"), separator=":").alias("record_token"),
         pl.concat_str(pl.col("source"), pl.col("household_ref"), separator=":").alias(
             "household_token"
         ),
-        nm.compact(last).alias("tok_last"),
-        nm.without_particles(last).alias("tok_last_core"),
-        nm.compact(birth).alias("tok_birth_last"),
-        nm.compact(first).alias("tok_first"),
-        nm.first_part(first).alias("tok_first_first"),
-        nm.phonetic(nm.compact(last)).alias("tok_phon_last"),
-        nm.phonetic(nm.first_part(first)).alias("tok_phon_first"),
-        pl.concat_str(nm.compact(last), nm.compact(first), separator="|").alias("tok_name"),
+        last.alias("tok_last"),
+        pl.col("last_name_core").alias("tok_last_core"),
+        pl.col("birth_name_compact").alias("tok_birth_last"),
+        first.alias("tok_first"),
+        pl.col("first_name_first").alias("tok_first_first"),
+        pl.col("last_name_phon").alias("tok_phon_last"),
+        pl.col("first_name_phon_first").alias("tok_phon_first"),
+        pl.concat_str(last, first, separator="|").alias("tok_name"),
         pl.concat_str(
-            pl.min_horizontal(nm.compact(last), nm.compact(first)),
-            pl.max_horizontal(nm.compact(last), nm.compact(first)),
-            separator="|",
+            pl.min_horizontal(last, first), pl.max_horizontal(last, first), separator="|"
         ).alias("tok_name_sorted"),
         pl.when(full).then(dob.dt.strftime("%Y-%m-%d")).alias("tok_dob"),
         pl.when(swappable).then(dob.dt.strftime("%Y-%d-%m")).alias("tok_dob_swapped"),

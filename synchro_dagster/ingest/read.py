@@ -120,18 +120,8 @@ def _read_workbook(path: Path, source: Source) -> RawTable:
         )
     try:
         reader = fastexcel.read_excel(str(path))
-        best: tuple[int, str] | None = None
-        for name in reader.sheet_names:
-            score = _best_header(_sheet(reader, name, HEADER_SEARCH_ROWS), source)[1]
-            if best is None or score > best[0]:
-                best = (score, name)
-        if best is None:
-            raise FileRejected(
-                path, "no_data_rows", "the workbook has no sheet", "send the filled workbook"
-            )
-        frame = _sheet(reader, best[1], None)
-    except FileRejected:
-        raise
+        # each sheet is parsed once; the one whose header matches the source best is the data
+        sheets = [(name, _sheet(reader, name)) for name in reader.sheet_names]
     except Exception as exc:  # calamine says why in its own words; ours must be the partner's
         raise FileRejected(
             path,
@@ -139,14 +129,17 @@ def _read_workbook(path: Path, source: Source) -> RawTable:
             "the workbook cannot be opened",
             "open it in Excel or LibreOffice, save it again as .xlsx and resend it",
         ) from exc
-    return _locate(path, source, best[1], (frame, list(range(1, frame.height + 1))))
+    if not sheets:
+        raise FileRejected(
+            path, "no_data_rows", "the workbook has no sheet", "send the filled workbook"
+        )
+    sheet, frame = max(sheets, key=lambda s: _best_header(s[1], source)[1])
+    return _locate(path, source, sheet, (frame, list(range(1, frame.height + 1))))
 
 
-def _sheet(reader: fastexcel.ExcelReader, sheet: str, n_rows: int | None) -> pl.DataFrame:
+def _sheet(reader: fastexcel.ExcelReader, sheet: str) -> pl.DataFrame:
     # skip_rows=0 keeps leading blank rows, so that row index + 1 is the spreadsheet row
-    return reader.load_sheet(
-        sheet, header_row=None, skip_rows=0, n_rows=n_rows, dtypes="string"
-    ).to_polars()
+    return reader.load_sheet(sheet, header_row=None, skip_rows=0, dtypes="string").to_polars()
 
 
 # ------------------------------------------------------------------ header and rows

@@ -259,6 +259,7 @@ class TerritoryParams:
     # partner enrolment
     request_open_rate: float = 0.15  # SI-SIAO insertion request opened, per month, when sheltered
     request_visibility: float = 0.95
+    initial_request_share: float = 0.5  # households sheltered at the start with a request open
     sne_initial_share: float = 0.35
     sne_monthly_rate: float = 0.03
     syplo_label_rate: float = 0.03  # for households in insertion, hotel or temporary housing

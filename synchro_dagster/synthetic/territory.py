@@ -162,6 +162,11 @@ class Territory:
         hh.situation_since = month_start(self.start, month) - timedelta(days=backdate)
         if rng.random() < p.sne_initial_share and composition != "mineur_isole":
             hh.sne_since = month
+        if month == 0:  # the territory has a history: files opened before the first month
+            if hh.situation not in ("RUE", "SQUAT") and rng.random() < p.initial_request_share:
+                hh.request_since = 0
+            if hh.situation in ("HEB_INSERTION", "HOTEL", "LOG_TEMP") and rng.random() < 0.1:
+                hh.syplo_since = 0
         self.households[hh.id] = hh
         self._next_household += 1
         return hh

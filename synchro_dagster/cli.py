@@ -1,0 +1,229 @@
+"""The `synchro` command: generate a simulated territory, run the monthly job, run the demo."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+TEMPLATE = Path(__file__).resolve().parent.parent / "dagster_home" / "dagster.yaml"
+
+
+def _month(text: str) -> date:
+    match = MONTH.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a month: write it YYYY-MM, e.g. 2025-01")
+    return date(int(match[1]), int(match[2]), 1)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not allowed: it must be 1 or more")
+    return value
+
+
+def _month_range(text: str) -> tuple[date, date]:
+    first, _, last = text.partition(":")
+    start = _month(first)
+    end = _month(last) if last else start
+    if end < start:
+        raise argparse.ArgumentTypeError(f"'{text}': the range ends before it starts")
+    return start, end
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="synchro", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("generate", help="write a simulated territory (deliveries + truth)")
+    g.add_argument("--out", type=Path, required=True, help="directory to write into")
+    g.add_argument("--start", type=_month, default=_month("2025-01"), help="first month, YYYY-MM")
+    g.add_argument("--months", type=_positive, default=12, help="number of months")
+    g.add_argument(
+        "--households", type=_positive, default=2000, help="households without a home at the start"
+    )
+    g.add_argument("--seed", type=int, default=42, help="random seed (same seed, same territory)")
+
+    r = sub.add_parser("run", help="run the monthly job over DIR/landing, through Dagster")
+    r.add_argument("--data-dir", type=Path, default=Path("data"))
+    r.add_argument(
+        "--months",
+        type=_month_range,
+        default=None,
+        help="YYYY-MM or YYYY-MM:YYYY-MM (default: every month found in landing)",
+    )
+
+    d = sub.add_parser("demo", help="generate the default territory if needed, run every month")
+    d.add_argument("--data-dir", type=Path, default=Path("data"))
+
+    h = sub.add_parser("prepare-home", help="create the Dagster instance folder for DIR")
+    h.add_argument("--data-dir", type=Path, default=Path("data"))
+    return p
+
+
+def prepare_dagster_home(data_dir: Path) -> Path:
+    """DIR/dagster_home with the committed dagster.yaml; DAGSTER_HOME points at it."""
+    home = data_dir.resolve() / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        shutil.copyfile(TEMPLATE, home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def landing_months(data_dir: Path) -> list[date]:
+    landing = data_dir / "landing"
+    if not landing.is_dir():
+        return []
+    return sorted(_month(p.name) for p in landing.iterdir() if p.is_dir() and MONTH.match(p.name))
+
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # the UI has the details
+
+
+def run_months(data_dir: Path, months: list[date]) -> int:
+    """Runs the monthly job for each month in order; stops at the first failure (0 if all ok)."""
+    from synchro_dagster.settings import MissingKeyError, Settings, pseudonymisation_key
+
+    settings = Settings.from_env(data_dir)
+    try:
+        pseudonymisation_key(settings)
+    except MissingKeyError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if not months:
+        print(f"No month to run: {settings.landing_dir} holds no YYYY-MM folder.", file=sys.stderr)
+        return 1
+    if months[0].strftime("%Y-%m") < settings.first_month:
+        print(
+            f"{months[0]:%Y-%m} is before the first partition {settings.first_month}: set "
+            "SYNCHRO_FIRST_MONTH to an earlier month.",
+            file=sys.stderr,
+        )
+        return 1
+    prepare_dagster_home(data_dir)
+    os.environ["SYNCHRO_DATA_DIR"] = str(settings.data_dir)
+
+    import dagster as dg
+
+    from synchro_dagster.defs import build_definitions
+
+    defs = build_definitions(settings)
+    job = defs.resolve_job_def("monthly_job")
+    instance = dg.DagsterInstance.get()
+    for i, month in enumerate(months, 1):
+        t0 = time.perf_counter()
+        key = month.strftime("%Y-%m")
+        print(f"[{i}/{len(months)}] {key} ...", end=" ", flush=True)
+        result = job.execute_in_process(
+            partition_key=key,
+            instance=instance,
+            raise_on_error=False,
+            tags={"synchro/origin": "cli"},
+            run_config=QUIET,
+        )
+        seconds = time.perf_counter() - t0
+        if not result.success:
+            failed = [e.step_key for e in result.all_events if e.is_step_failure]
+            print(f"FAILED ({seconds:.1f} s)")
+            for event in result.all_events:
+                if event.is_step_failure and event.step_failure_data.error:
+                    print(
+                        f"  {event.step_key}: {event.step_failure_data.error.message.strip()}",
+                        file=sys.stderr,
+                    )
+            print(
+                f"Month {key} failed in {', '.join(failed)}; later months were not run "
+                f"(their flows depend on it). See the run {result.run_id} in the UI.",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"ok ({seconds:.1f} s)")
+    return 0
+
+
+def warehouse_summary(path: Path) -> list[str]:
+    import duckdb
+
+    if not path.exists():
+        return ["  (no warehouse yet)"]
+    with duckdb.connect(str(path), read_only=True) as conn:
+        tables = conn.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_schema NOT IN ('information_schema', 'pg_catalog', 'main') "
+            "ORDER BY table_schema, table_name"
+        ).fetchall()
+        lines = []
+        for schema, name in tables:
+            n = conn.execute(f'SELECT count(*) FROM "{schema}"."{name}"').fetchall()[0][0]
+            lines.append(f"  {schema + '.' + name:<36} {n:>10,} rows")
+    return lines
+
+
+def demo(data_dir: Path) -> int:
+    from synchro_dagster.settings import Settings, create_demo_key
+    from synchro_dagster.synthetic import generate
+
+    settings = Settings.from_env(data_dir)
+    if landing_months(data_dir):
+        print(
+            f"Reusing the territory already in {settings.landing_dir} "
+            "(delete data/ to generate a new one)."
+        )
+    else:
+        print("Generating the default simulated territory (synthetic people only)...")
+        print(generate(data_dir, date(2025, 1, 1), 12, 2000, 42).summary())
+    if "SYNCHRO_PSEUDONYMISATION_KEY" not in os.environ and create_demo_key(settings.key_file):
+        print(
+            f"Created a throw-away demo pseudonymisation key at {settings.key_file} (mode 0600).\n"
+            "  Real deployments set SYNCHRO_PSEUDONYMISATION_KEY instead; see README."
+        )
+    months = landing_months(data_dir)
+    print(f"Running the monthly job for {len(months)} month(s) through Dagster...")
+    t0 = time.perf_counter()
+    code = run_months(data_dir, months)
+    if code:
+        return code
+    print(
+        f"\nDone in {time.perf_counter() - t0:.0f} s: {len(months)} months "
+        f"({months[0]:%Y-%m} to {months[-1]:%Y-%m})."
+    )
+    print(f"Warehouse: {settings.warehouse_path}")
+    print("\n".join(warehouse_summary(settings.warehouse_path)))
+    print("\nOpen the Dagster UI on the same instance with:  make ui   (http://127.0.0.1:3000)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "generate":
+        from synchro_dagster.synthetic import generate
+
+        print(generate(args.out, args.start, args.months, args.households, args.seed).summary())
+        return 0
+    if args.command == "run":
+        months = landing_months(args.data_dir)
+        if args.months:
+            start, end = args.months
+            months = [m for m in months if start <= m <= end]
+        return run_months(args.data_dir, months)
+    if args.command == "demo":
+        return demo(args.data_dir)
+    if args.command == "prepare-home":
+        print(prepare_dagster_home(args.data_dir))
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

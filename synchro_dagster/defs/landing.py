@@ -1,0 +1,98 @@
+"""Landing: partner files as delivered, and the sensor that turns a new or changed file into a run.
+
+`landing/<source>` assets are external: nothing computes them, the sensor
+records each file (name, sha256, size) as a materialisation of its month.
+"""
+
+import json
+from pathlib import Path
+
+import dagster as dg
+
+from sources import all_sources
+from synchro_dagster.defs.partitions import partition_month
+from synchro_dagster.defs.resources import SynchroConfig
+from synchro_dagster.ingest.stage import delivered_files, sha256_of
+
+OWNERS = ["team:observatoire"]
+
+
+def landing_specs(partitions: dg.PartitionsDefinition) -> list[dg.AssetSpec]:
+    return [
+        dg.AssetSpec(
+            key=["landing", source.id],
+            description=(
+                f"Files delivered by {source.partner} under "
+                f"data/landing/<YYYY-MM>/{source.id}/ (patterns: "
+                f"{', '.join(k.pattern for k in source.files)})."
+            ),
+            group_name="landing",
+            kinds={"file"},
+            owners=OWNERS,
+            partitions_def=partitions,
+        )
+        for source in all_sources().values()
+    ]
+
+
+def scan_landing(landing: Path, partition_keys: set[str]) -> dict[str, dict[str, object]]:
+    """Every delivered file of a known month: relative path -> source, month, sha256, size."""
+    found: dict[str, dict[str, object]] = {}
+    if not landing.is_dir():
+        return found
+    for month_dir in sorted(p for p in landing.iterdir() if p.is_dir()):
+        if month_dir.name not in partition_keys:
+            continue
+        month = partition_month(month_dir.name)
+        for source in all_sources().values():
+            for path in delivered_files(landing, source, month):
+                found[path.relative_to(landing).as_posix()] = {
+                    "source": source.id,
+                    "month": month_dir.name,
+                    "sha256": sha256_of(path),
+                    "size": path.stat().st_size,
+                }
+    return found
+
+
+def landing_sensor(
+    job: "dg.UnresolvedAssetJobDefinition", partitions: dg.PartitionsDefinition
+) -> dg.SensorDefinition:
+    @dg.sensor(
+        name="landing_sensor",
+        job=job,
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="One run per new or changed partner file under data/landing (keyed on its "
+        "sha256): the file's source and month are re-staged, then everything after.",
+    )
+    def _sensor(context: dg.SensorEvaluationContext, synchro: SynchroConfig) -> dg.SensorResult:
+        seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+        keys = set(partitions.get_partition_keys(dynamic_partitions_store=context.instance))
+        current = scan_landing(synchro.landing_dir, keys)
+        requests, events = [], []
+        for name, info in sorted(current.items()):
+            if seen.get(name) == info["sha256"]:
+                continue
+            source, month, sha = info["source"], info["month"], info["sha256"]
+            events.append(
+                dg.AssetMaterialization(
+                    asset_key=["landing", source],
+                    partition=month,
+                    metadata={"file": name, "sha256": sha, "size_bytes": info["size"]},
+                )
+            )
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"{source}/{month}/{sha}",
+                    partition_key=month,
+                    asset_selection=[dg.AssetKey(["staging", source])],
+                    tags={"synchro/file": name, "synchro/sha256": sha},
+                )
+            )
+        cursor = json.dumps({name: info["sha256"] for name, info in current.items()})
+        if not requests:
+            return dg.SensorResult(skip_reason="no new or changed file", cursor=cursor)
+        return dg.SensorResult(run_requests=requests, asset_events=events, cursor=cursor)
+
+    return _sensor

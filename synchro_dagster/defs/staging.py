@@ -62,8 +62,9 @@ def staging_asset(source: Source, partitions: dg.PartitionsDefinition) -> dg.Ass
         description=(
             f"{source.partner}: {source.description}\n\n"
             f"Grain: one row per usable row of the partner's files for the month, pseudonymised "
-            f"(keyed tokens only) and in canonical codes. Table `staging.{source.id}`; rejected rows "
-            f"in `quarantine.{source.id}` with reason codes; files in `lineage.files`."
+            f"(keyed tokens only) and in canonical codes. Table `staging.{source.id}`; "
+            f"rejected rows in `quarantine.{source.id}` with reason codes; files in "
+            f"`lineage.files`."
         ),
         metadata={"dagster/table_name": f"staging.{source.id}", "partner": source.partner},
     )
@@ -168,7 +169,8 @@ def _exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
     schema, name = table.split(".")
     return bool(
         conn.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_schema = ? AND table_name = ?",
             [schema, name],
         ).fetchall()[0][0]
     )

@@ -14,7 +14,6 @@ def monthly_job(partitions: dg.PartitionsDefinition) -> dg.UnresolvedAssetJobDef
     return dg.define_asset_job(
         name="monthly_job",
         selection=dg.AssetSelection.key_prefixes(["staging"]),
-        partitions_def=partitions,
         description="The whole monthly chain for one month: every source staged, then every "
         "stage after it. The schedule, the landing sensor and `synchro run` use it.",
     )

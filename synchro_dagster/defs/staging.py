@@ -74,43 +74,41 @@ def staging_asset(source: Source, partitions: dg.PartitionsDefinition) -> dg.Ass
         month = partition_month(context.partition_key)
         landing = synchro.landing_dir
         files = delivered_files(landing, source, month)
+        delivered = {(p.relative_to(landing).as_posix(), sha256_of(p)) for p in files}
+        # DuckDBResource closes its connection only on a clean exit: nothing may raise inside
         with duckdb.get_connection() as conn:
-            if not files:
-                context.log.warning(
-                    f"No {source.id} file in landing for {month:%Y-%m}: "
-                    "the month's staged data is left as it was."
-                )
-                return _unchanged(conn, source, month, synchro, "no file delivered")
-            delivered = {(p.relative_to(landing).as_posix(), sha256_of(p)) for p in files}
-            if delivered == registered_files(conn, source.id, month):
-                context.log.info(f"{source.id} {month:%Y-%m}: same files as already ingested.")
-                return _unchanged(conn, source, month, synchro, "identical re-delivery")
-            try:
-                result = stage_month(landing, source, month, synchro.key(), files)
-            except FileRejected as problem:
-                raise dg.Failure(
-                    description=str(problem),
-                    metadata={
-                        "file": problem.file,
-                        "problem": problem.problem,
-                        "column": problem.column or "",
-                        "what to do": problem.fix,
-                    },
-                ) from None
-            write_source_month(conn, result, context.run_id)
-            context.log.info(
-                f"{source.id} {month:%Y-%m}: {result.staged.height} rows staged, "
-                f"{result.quarantine.height} quarantined from {len(files)} file(s)."
-            )
-            return dg.MaterializeResult(
-                metadata=_metadata(
-                    result.staged.height,
-                    result.quarantine,
-                    result.rows_read,
-                    files=[(f.file_name, f.sha256) for f in result.files],
-                ),
-                check_results=_checks(conn, source, month, synchro.max_rejection_rate),
-            )
+            if not files or delivered == registered_files(conn, source.id, month):
+                why = "no file delivered" if not files else "identical re-delivery"
+                context.log.info(f"{source.id} {month:%Y-%m}: {why}; staged data left as it was.")
+                return _unchanged(conn, source, month, synchro, why)
+        try:
+            result = stage_month(landing, source, month, synchro.key(), files)
+        except FileRejected as problem:
+            raise dg.Failure(
+                description=str(problem),
+                metadata={
+                    "file": problem.file,
+                    "problem": problem.problem,
+                    "column": problem.column or "",
+                    "what to do": problem.fix,
+                },
+            ) from None
+        with duckdb.get_connection() as conn:
+            write_source_month(conn, result, context.run.run_id)
+            checks = _checks(conn, source, month, synchro.max_rejection_rate)
+        context.log.info(
+            f"{source.id} {month:%Y-%m}: {result.staged.height} rows staged, "
+            f"{result.quarantine.height} quarantined from {len(files)} file(s)."
+        )
+        return dg.MaterializeResult(
+            metadata=_metadata(
+                result.staged.height,
+                result.quarantine,
+                result.rows_read,
+                files=[(f.file_name, f.sha256) for f in result.files],
+            ),
+            check_results=checks,
+        )
 
     return _staging
 

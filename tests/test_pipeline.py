@@ -1,0 +1,217 @@
+"""End to end through Dagster on a small simulated territory: what lands, is kept, or leaks."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import openpyxl
+import polars as pl
+import pytest
+
+from synchro_dagster.cli import run_months
+from synchro_dagster.synthetic import generate
+
+MONTHS = [date(2025, 1, 1), date(2025, 2, 1)]
+KEY = "test-key-" + "0123456789abcdef" * 3
+
+
+@pytest.fixture(scope="module")
+def territory(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = tmp_path_factory.mktemp("data")
+    generate(data, MONTHS[0], len(MONTHS), households=150, seed=3)
+    return data
+
+
+@pytest.fixture(scope="module")
+def ran(territory: Path) -> Path:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SYNCHRO_PSEUDONYMISATION_KEY", KEY)
+        mp.setenv("SYNCHRO_FIRST_MONTH", "2025-01")
+        assert run_months(territory, MONTHS) == 0
+    return territory
+
+
+def query(data: Path, sql: str, params: list | None = None) -> list[tuple]:
+    with duckdb.connect(str(data / "warehouse" / "synchro.duckdb"), read_only=True) as conn:
+        return conn.execute(sql, params or []).fetchall()
+
+
+def staged_counts(data: Path) -> dict[tuple[str, date], int]:
+    rows = query(data, "SELECT source, month, sum(rows_staged) FROM lineage.files GROUP BY ALL")
+    return {(s, m): n for s, m, n in rows}
+
+
+def test_every_delivered_row_is_staged_or_quarantined_and_only_broken_rows_are_quarantined(ran):
+    truth = pl.read_parquet(ran / "truth" / "records.parquet")
+    quarantined = set()
+    for source in truth["source"].unique():
+        quarantined |= set(query(ran, f"SELECT file_name, row_number FROM quarantine.{source}"))
+    broken = set(
+        truth.filter(pl.col("defect").is_not_null()).select("file", "row_number").iter_rows()
+    )
+    assert quarantined == broken
+    staged = sum(staged_counts(ran).values())
+    assert staged + len(quarantined) == truth.height
+
+
+def test_staged_rows_point_at_the_truths_rows(ran):
+    truth = pl.read_parquet(ran / "truth" / "records.parquet").filter(
+        pl.col("source") == "hebergement", pl.col("defect").is_null()
+    )
+    staged = query(
+        ran,
+        "SELECT f.file_name, s.row_number FROM staging.hebergement s "
+        "JOIN lineage.files f ON f.sha256 = s.file_sha256",
+    )
+    assert set(staged) == set(truth.select("file", "row_number").iter_rows())
+
+
+def _sample_identities(data: Path) -> tuple[list[str], list[str]]:
+    persons = pl.read_parquet(data / "truth" / "persons.parquet")
+    last = persons["birth_last_name"].unique().to_list()
+    first = persons["first_name"].unique().to_list()
+    # long enough not to occur by chance in code, paths or partner labels
+    words = sorted({n for n in last + first if len(n) >= 6})
+    births = persons["birth_date"].to_list()
+    dates = [d.strftime(f) for d in births[:300] for f in ("%d/%m/%Y", "%Y-%m-%d")]
+    return words, dates
+
+
+def test_no_cleartext_name_or_birth_date_anywhere_under_data(ran):
+    words, dates = _sample_identities(ran)
+    assert len(words) > 100 and len(dates) > 200
+    needles = [w.encode() for w in words] + [w.upper().encode() for w in words]
+    needles += [d.encode() for d in dates]
+    scanned = 0
+    for path in ran.rglob("*"):
+        rel = path.relative_to(ran).parts
+        if not path.is_file() or rel[0] in ("landing", "truth", "secrets"):
+            continue  # the partners' own files, the simulator's truth, the key
+        blob = path.read_bytes()
+        scanned += 1
+        hits = [n.decode() for n in needles if n in blob]
+        assert not hits, f"{path.relative_to(ran)} contains cleartext identity ({len(hits)} hits)"
+    assert scanned >= 3  # the warehouse, the Dagster run and event storage at least
+    # DuckDB may compress strings on disk: ask it too, column by column
+    tables = query(
+        ran,
+        "SELECT table_schema, table_name, column_name FROM "
+        "information_schema.columns WHERE data_type = 'VARCHAR'",
+    )
+    upper = {w.upper() for w in words}
+    for schema, table, column in tables:
+        values = {v for (v,) in query(ran, f'SELECT DISTINCT "{column}" FROM {schema}.{table}')}
+        assert not {str(v).upper() for v in values if v is not None} & upper, (
+            schema,
+            table,
+            column,
+        )
+
+
+def test_rerun_of_the_same_files_changes_nothing(ran):
+    before = staged_counts(ran)
+    files_before = query(ran, "SELECT file_name, sha256, run_id FROM lineage.files ORDER BY 1")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SYNCHRO_PSEUDONYMISATION_KEY", KEY)
+        mp.setenv("SYNCHRO_FIRST_MONTH", "2025-01")
+        assert run_months(ran, MONTHS) == 0
+    assert staged_counts(ran) == before
+    assert (
+        query(ran, "SELECT file_name, sha256, run_id FROM lineage.files ORDER BY 1") == files_before
+    )
+
+
+def _copy(data: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "data"
+    shutil.copytree(data, target, ignore=shutil.ignore_patterns("dagster_home"))
+    return target
+
+
+def _run(data: Path, months: list[date]) -> int:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SYNCHRO_PSEUDONYMISATION_KEY", KEY)
+        mp.setenv("SYNCHRO_FIRST_MONTH", "2025-01")
+        return run_months(data, months)
+
+
+def test_changed_redelivery_replaces_the_month(ran, tmp_path):
+    data = _copy(ran, tmp_path)
+    path = next((data / "landing" / "2025-02" / "hebergement").glob("chrs_*.xlsx"))
+    wb = openpyxl.load_workbook(path)
+    ws = wb.active
+    header = next(r for r in range(1, 15) if ws.cell(r, 1).value == "Numéro de ménage")
+    ws.delete_rows(header + 1, 5)  # the provider corrects its list: five rows fewer
+    wb.save(path)
+
+    def read_and_staged() -> tuple[int, int]:
+        return query(
+            data,
+            "SELECT sum(rows_read), sum(rows_staged) FROM lineage.files "
+            "WHERE source = 'hebergement' AND month = ?",
+            [MONTHS[1]],
+        )[0]
+
+    read_before, _ = read_and_staged()
+    assert _run(data, [MONTHS[1]]) == 0
+    read_after, staged_after = read_and_staged()
+    assert read_after == read_before - 5
+    assert (
+        query(data, "SELECT count(*) FROM staging.hebergement WHERE month = ?", [MONTHS[1]])[0][0]
+        == staged_after
+    )
+    assert query(
+        data,
+        "SELECT count(DISTINCT file_sha256) FROM staging.hebergement WHERE month = ?",
+        [MONTHS[1]],
+    )[0][0] == len(list((data / "landing" / "2025-02" / "hebergement").glob("*.xlsx")))
+    assert (
+        staged_counts(data)[("hebergement", MONTHS[0])]
+        == staged_counts(ran)[("hebergement", MONTHS[0])]
+    )
+
+
+def test_a_bad_file_fails_its_source_month_keeps_its_previous_state_and_spares_the_others(
+    ran, tmp_path, capsys
+):
+    data = _copy(ran, tmp_path)
+    previous = query(
+        data, "SELECT count(*), min(file_sha256) FROM staging.sne WHERE month = ?", [MONTHS[1]]
+    )
+    path = next((data / "landing" / "2025-02" / "sne").glob("*.csv"))
+    text = path.read_text(encoding="cp1252").splitlines()
+    path.write_text(
+        "\n".join([text[0].replace("NOM;", "NOM_FAMILLE;")] + text[1:]), encoding="cp1252"
+    )  # the required column NOM renamed
+    maraudes = next((data / "landing" / "2025-02" / "maraudes").glob("*.xlsx"))
+    wb = openpyxl.load_workbook(maraudes)
+    wb["Rencontres"].cell(20, 3).value = "NOUVEAU Contact"  # another source changes too
+    wb.save(maraudes)
+    assert _run(data, [MONTHS[1]]) == 1
+    err = capsys.readouterr().err
+    assert "sne_demandes_21_2025-02.csv" in err and "« NOM »" in err and "What to do" in err
+    assert (
+        query(
+            data, "SELECT count(*), min(file_sha256) FROM staging.sne WHERE month = ?", [MONTHS[1]]
+        )
+        == previous
+    )
+    new_sha = query(
+        data,
+        "SELECT sha256 FROM lineage.files WHERE source = 'maraudes' AND month = ?",
+        [MONTHS[1]],
+    )[0][0]
+    assert new_sha == hashlib.sha256(maraudes.read_bytes()).hexdigest()
+
+
+def test_missing_key_stops_the_run_and_says_how_to_set_one(
+    territory, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.delenv("SYNCHRO_PSEUDONYMISATION_KEY", raising=False)
+    monkeypatch.setenv("SYNCHRO_PSEUDONYMISATION_KEY_FILE", str(tmp_path / "absent.key"))
+    assert run_months(territory, MONTHS) == 1
+    err = capsys.readouterr().err
+    assert "SYNCHRO_PSEUDONYMISATION_KEY" in err and "secrets.token_hex" in err

@@ -1,0 +1,147 @@
+"""The Dagster graph, its automation and the `synchro` command line."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import pytest
+
+from sources import all_sources
+from synchro_dagster.cli import main
+from synchro_dagster.defs import build_definitions
+from synchro_dagster.defs.resources import SynchroConfig
+from synchro_dagster.settings import Settings, create_demo_key, pseudonymisation_key
+
+
+@pytest.fixture
+def defs(tmp_path: Path) -> dg.Definitions:
+    return build_definitions(Settings(data_dir=tmp_path, first_month="2025-01"))
+
+
+def test_graph_snapshot(defs):
+    """An accidental change of keys, job selection or triggers shows here in review."""
+    graph = defs.resolve_asset_graph()
+    keys = sorted(k.to_user_string() for k in graph.get_all_asset_keys())
+    ids = sorted(all_sources())
+    assert keys == sorted([f"landing/{s}" for s in ids] + [f"staging/{s}" for s in ids])
+    checks = sorted(f"{c.asset_key.to_user_string()}:{c.name}" for c in graph.asset_check_keys)
+    assert checks == sorted(
+        f"staging/{s}:{c}"
+        for s in ids
+        for c in ("schema_valid", "rejection_rate", "column_drift", "volume")
+    )
+    job = defs.resolve_job_def("monthly_job")
+    assert sorted(k.to_user_string() for k in job.asset_layer.executable_asset_keys) == sorted(
+        f"staging/{s}" for s in ids
+    )
+    schedule = defs.resolve_schedule_def("monthly_schedule")
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 6 10 * *", "Europe/Paris")
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    sensor = defs.resolve_sensor_def("landing_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_every_asset_says_what_it_is(defs):
+    for spec in defs.resolve_all_asset_specs():
+        assert spec.description and spec.group_name in ("landing", "staging"), spec.key
+        assert spec.owners and spec.kinds, spec.key
+        if spec.group_name == "staging":
+            assert spec.code_version and "Grain:" in spec.description
+
+
+def test_schedule_runs_the_previous_month(defs):
+    schedule = defs.resolve_schedule_def("monthly_schedule")
+    moment = datetime(2026, 1, 10, 6, 0, tzinfo=ZoneInfo("Europe/Paris"))
+    with (
+        dg.instance_for_test() as instance,
+        dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=moment,
+            repository_def=defs.get_repository_def(),
+        ) as context,
+    ):
+        request = schedule.evaluate_tick(context).run_requests[0]
+    assert request.partition_key == "2025-12"
+
+
+def _sensor_tick(defs, data: Path, cursor: str | None) -> dg.SensorResult:
+    sensor = defs.resolve_sensor_def("landing_sensor")
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(
+            instance=instance,
+            cursor=cursor,
+            definitions=defs,
+            resources={"synchro": SynchroConfig(data_dir=str(data))},
+        )
+        return sensor(context)
+
+
+def test_sensor_requests_one_run_per_new_or_changed_file(defs, tmp_path):
+    month = tmp_path / "landing" / "2025-03"
+    (month / "sne").mkdir(parents=True)
+    (month / "syplo").mkdir(parents=True)
+    (month / "sne" / "sne_demandes_21_2025-03.csv").write_text("NUM_UNIQUE;NOM\n1;A\n")
+    (month / "syplo" / "syplo_export_2025-03.csv").write_text("numero_syplo;nom\n1;A\n")
+    (month / "syplo" / "notes.docx").write_text("not a delivery")  # not a syplo pattern
+
+    first = _sensor_tick(defs, tmp_path, None)
+    requests = {
+        (r.partition_key, tuple(k.to_user_string() for k in r.asset_selection))
+        for r in first.run_requests
+    }
+    assert requests == {("2025-03", ("staging/sne",)), ("2025-03", ("staging/syplo",))}
+    assert all("/" in r.run_key and len(r.run_key.split("/")[-1]) == 64 for r in first.run_requests)
+    assert {e.asset_key.to_user_string() for e in first.asset_events} == {
+        "landing/sne",
+        "landing/syplo",
+    }
+
+    again = _sensor_tick(defs, tmp_path, first.cursor)
+    assert not again.run_requests  # nothing new: no run
+
+    (month / "sne" / "sne_demandes_21_2025-03.csv").write_text("NUM_UNIQUE;NOM\n1;B\n")
+    changed = _sensor_tick(defs, tmp_path, again.cursor)
+    assert [r.asset_selection[0].to_user_string() for r in changed.run_requests] == ["staging/sne"]
+    assert changed.run_requests[0].run_key != first.run_requests[0].run_key
+    assert set(json.loads(changed.cursor)) == {
+        "2025-03/sne/sne_demandes_21_2025-03.csv",
+        "2025-03/syplo/syplo_export_2025-03.csv",
+    }
+
+
+def test_missing_key_message_says_how_to_set_one(tmp_path, monkeypatch):
+    monkeypatch.delenv("SYNCHRO_PSEUDONYMISATION_KEY", raising=False)
+    with pytest.raises(Exception, match="SYNCHRO_PSEUDONYMISATION_KEY") as info:
+        pseudonymisation_key(Settings(data_dir=tmp_path))
+    assert "make demo" in str(info.value)
+
+
+def test_demo_key_is_private_and_never_overwritten(tmp_path, monkeypatch):
+    monkeypatch.delenv("SYNCHRO_PSEUDONYMISATION_KEY", raising=False)
+    settings = Settings(data_dir=tmp_path)
+    assert create_demo_key(settings.key_file)
+    assert settings.key_file.stat().st_mode & 0o777 == 0o600
+    key = pseudonymisation_key(settings)
+    assert not create_demo_key(settings.key_file)
+    assert pseudonymisation_key(settings) == key and len(key) >= 32
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["generate", "--out", "x", "--start", "2025-13"], "is not a month: write it YYYY-MM"),
+        (["generate", "--out", "x", "--months", "0"], "must be 1 or more"),
+        (["generate", "--out", "x", "--households", "many"], "is not a whole number"),
+        (["run", "--months", "2025-05:2025-01"], "the range ends before it starts"),
+        (["generate"], "--out"),
+    ],
+)
+def test_cli_refuses_bad_arguments_clearly(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err

@@ -42,22 +42,44 @@ def keyed(key: bytes, namespace: str, value: str) -> str:
     return digest[:TOKEN_CHARS]
 
 
-def _tokenise_column(values: pl.Series, key: bytes, namespace: str) -> pl.Series:
-    """HMAC of each distinct value once (names repeat: far fewer distinct values than rows)."""
-    distinct = values.drop_nulls().unique()
-    keyed_state = hmac.new(key, f"{namespace}:".encode(), hashlib.sha256)
-    tokens = []
-    for value in distinct.to_list():
-        h = keyed_state.copy()  # same bytes as keyed(), without re-deriving the key pads each time
-        h.update(value.encode())
-        tokens.append(h.hexdigest()[:TOKEN_CHARS])
-    table = pl.DataFrame({"v": distinct, "t": tokens}, schema={"v": pl.String, "t": pl.String})
-    return (
-        values.to_frame("v")
+class _Keyed:
+    """HMAC-SHA256 under one key with its pads hashed once: equal to `keyed`, several times faster
+    on the hundreds of thousands of values of a month."""
+
+    def __init__(self, key: bytes):
+        block = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
+
+    def tokens(self, namespace: str, values: list[str]) -> list[str]:
+        out = []
+        prefix = f"{namespace}:".encode()
+        for value in values:
+            inner = self._inner.copy()
+            inner.update(prefix + value.encode())
+            outer = self._outer.copy()
+            outer.update(inner.digest())
+            out.append(outer.hexdigest()[:TOKEN_CHARS])
+        return out
+
+
+def _tokenise_namespace(
+    keys: pl.DataFrame, columns: list[str], keyed_: _Keyed, namespace: str
+) -> list[pl.Series]:
+    """HMAC of each distinct value once across the columns sharing a namespace."""
+    distinct = pl.concat([keys[c] for c in columns]).drop_nulls().unique()
+    table = pl.DataFrame(
+        {"v": distinct, "t": keyed_.tokens(namespace, distinct.to_list())},
+        schema={"v": pl.String, "t": pl.String},
+    )
+    return [
+        keys[c]
+        .to_frame("v")
         .join(table, on="v", how="left", maintain_order="left")
         .get_column("t")
-        .alias(values.name)
-    )
+        .alias(c)
+        for c in columns
+    ]
 
 
 def _spellings(values: pl.Series, prefix: str) -> pl.DataFrame:
@@ -138,4 +160,13 @@ def tokenise(df: pl.DataFrame, key: bytes) -> pl.DataFrame:
     if len(key) < 16:
         raise ValueError("the pseudonymisation key is too short (at least 16 bytes)")
     keys = identity_keys(df)
-    return pl.DataFrame([_tokenise_column(keys[c], key, _NAMESPACE[c]) for c in TOKEN_COLUMNS])
+    keyed_ = _Keyed(key)
+    by_namespace: dict[str, list[str]] = {}
+    for column in TOKEN_COLUMNS:
+        by_namespace.setdefault(_NAMESPACE[column], []).append(column)
+    series = {
+        s.name: s
+        for namespace, columns in by_namespace.items()
+        for s in _tokenise_namespace(keys, columns, keyed_, namespace)
+    }
+    return pl.DataFrame([series[c] for c in TOKEN_COLUMNS])

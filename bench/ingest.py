@@ -1,0 +1,96 @@
+"""Ingestion throughput: read, map, validate, tokenise and write, against a bare Polars read.
+
+Generates one month of a large territory (default 30,000 households: about
+100,000 delivered rows), then for each source times, in the same run,
+  bare: pl.read_excel / pl.read_csv of the same files (no header search, no mapping);
+  full: stage_month (read, map, validate, tokenise) + the transactional DuckDB write.
+Prints rows/s and the full/bare ratio per format. Figures only: nothing is asserted.
+
+    .venv/bin/python bench/ingest.py [--households 30000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections import defaultdict
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from sources import all_sources
+from synchro_dagster.ingest.stage import delivered_files, stage_month
+from synchro_dagster.ingest.store import write_source_month
+from synchro_dagster.synthetic import generate
+
+MONTH = date(2025, 1, 1)
+KEY = b"bench-key-0123456789abcdef0123456789"
+
+
+def bare_read(path: Path) -> int:
+    if path.suffix == ".csv":
+        return pl.read_csv(path, separator=";", encoding="utf8-lossy", infer_schema=False).height
+    # every sheet, as the ingestion reads every sheet to find the data
+    return sum(df.height for df in pl.read_excel(path, sheet_id=0).values())
+
+
+def best_of(repeat: int, fn) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main() -> None:
+    args = argparse.ArgumentParser(description=__doc__)
+    args.add_argument("--households", type=int, default=30_000)
+    args.add_argument("--repeat", type=int, default=3)
+    opts = args.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        print(f"generating one month of {opts.households:,} households ...", flush=True)
+        generate(root, MONTH, 1, opts.households, seed=5)
+        landing = root / "landing"
+        conn = duckdb.connect(str(root / "bench.duckdb"))
+        totals: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])  # rows, bare, full
+        print(
+            f"{'source':<20} {'fmt':<5} {'rows':>8} {'bare s':>8} {'full s':>8} "
+            f"{'rows/s':>9} {'ratio':>6}"
+        )
+        for source in all_sources().values():
+            files = delivered_files(landing, source, MONTH)
+            if not files:
+                continue
+            fmt = files[0].suffix.lstrip(".")
+            bare = best_of(opts.repeat, lambda files=files: [bare_read(f) for f in files])
+
+            def full(source=source, files=files) -> int:
+                result = stage_month(landing, source, MONTH, KEY, files)
+                write_source_month(conn, result, "bench")
+                return result.rows_read
+
+            rows = full()
+            seconds = best_of(opts.repeat, full)
+            totals[fmt][0] += rows
+            totals[fmt][1] += bare
+            totals[fmt][2] += seconds
+            print(
+                f"{source.id:<20} {fmt:<5} {rows:>8,} {bare:>8.3f} {seconds:>8.3f} "
+                f"{rows / seconds:>9,.0f} {seconds / bare:>6.1f}"
+            )
+        print()
+        for fmt, (rows, bare, seconds) in sorted(totals.items()):
+            print(
+                f"ALL {fmt:<5} {int(rows):>8,} rows  bare {bare:.2f} s  full {seconds:.2f} s  "
+                f"{rows / seconds:,.0f} rows/s  ratio full/bare {seconds / bare:.1f}"
+            )
+        conn.close()
+
+
+if __name__ == "__main__":
+    main()

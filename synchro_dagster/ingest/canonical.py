@@ -111,9 +111,12 @@ def canonical(raw: RawTable, source: Source, month: date) -> pl.DataFrame:
     typed = []
     for name in DATE_FIELDS:
         parsed = parse_date(pl.col(name))
-        if name == "birth_date":  # two-digit years: nobody is born in the future
+        if name == "birth_date":  # a two-digit year is of the last century if not of this one
+            two_digits = pl.col(name).str.contains(r"^\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{2}\s*$")
             parsed = (
-                pl.when(parsed > pl.lit(end)).then(parsed.dt.offset_by("-100y")).otherwise(parsed)
+                pl.when(two_digits & (parsed > pl.lit(end)))
+                .then(parsed.dt.offset_by("-100y"))
+                .otherwise(parsed)
             )
         typed.append(parsed.alias(f"_{name}"))
         reasons.append(

@@ -41,6 +41,13 @@ class RawTable:
 
 def read_table(path: Path, source: Source) -> RawTable:
     suffix = path.suffix.lower()
+    if path.stat().st_size == 0:
+        raise FileRejected(
+            path,
+            "empty_file",
+            "the file is empty (0 bytes)",
+            "export the file again and check it opens before sending it",
+        )
     if suffix in CSV_SUFFIXES:
         return _locate(path, source, None, _csv_grid(path))
     if suffix in SPREADSHEET_SUFFIXES:
@@ -87,7 +94,7 @@ def _csv_grid(path: Path) -> tuple[pl.DataFrame, list[int]]:
             "export it again as CSV, or send it with its real .xlsx extension",
         )
     text = decode(raw)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(text))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(text), strict=True)
     rows: list[list[str]] = []
     numbers: list[int] = []
     try:

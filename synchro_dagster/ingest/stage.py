@@ -247,7 +247,12 @@ def _rule_failures(staged: pl.DataFrame, source: Source) -> pl.DataFrame:
             .select(
                 pl.col("index").cast(pl.UInt32).alias("_i"),
                 pl.concat_str(
-                    pl.lit("rule:"), pl.col("column").fill_null("row"), pl.lit(":"), pl.col("check")
+                    pl.lit("rule:"),
+                    pl.when(pl.col("schema_context") == "Column")
+                    .then(pl.col("column"))
+                    .otherwise(pl.lit("row")),
+                    pl.lit(":"),
+                    pl.col("check"),
                 ).alias("r"),
             )
             .group_by("_i")

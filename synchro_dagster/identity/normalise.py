@@ -102,11 +102,16 @@ def first_part(cleaned: pl.Expr) -> pl.Expr:
 
 def phonetic(compacted: pl.Expr) -> pl.Expr:
     """A French phonetic key: LEFEBVRE/LEFEVRE, MOHAMMED/MOHAMED, KEVIN/QUEVIN meet."""
-    out = compacted
+    out = _single_letters(compacted)  # MOHAMMED and MOHAMED must reach the rewrites alike
     for before, after in _PHONETIC_REWRITES:
         out = out.str.replace_all(before, after, literal=True)
-    for letter in _LETTERS:
-        out = out.str.replace_all(letter + letter, letter, literal=True)
+    out = _single_letters(out)
     # silent endings: -ER/-EZ/-ET sound E; a final E, S, T, D or X is not heard
     out = out.str.replace(r"(ER|EZ|ET)$", "E").str.replace(r"[ESTDX]+$", "")
     return pl.when(out.str.len_chars() > 0).then(out).otherwise(compacted)
+
+
+def _single_letters(expr: pl.Expr) -> pl.Expr:
+    for letter in _LETTERS:
+        expr = expr.str.replace_all(letter + letter, letter, literal=True)
+    return expr

@@ -127,11 +127,7 @@ def other_month(territory: Path, folder: Path) -> Path:
 
 
 def csv_copy_of_xlsx(territory: Path, folder: Path) -> Path:
-    return (
-        Path(shutil.copyfile(delivered(territory, "sne"), folder / "export.csv"))
-        if False
-        else Path(shutil.copyfile(delivered(territory, "siao_urgence"), folder / "115_export.csv"))
-    )
+    return Path(shutil.copyfile(delivered(territory, "siao_urgence"), folder / "115_export.csv"))
 
 
 def unclosed_quote(lines: list[list[str]]) -> list[list[str]]:

@@ -144,6 +144,8 @@ def render(
             noise.append("day_month_swapped")
         elif u < rates.day_month_swapped + rates.year_off_by_one:
             year = born.year + rng.choice((-1, 1))
+            if year > ref.year or (year == ref.year and born.month >= ref.month):
+                year = born.year - 1  # nobody types a birth date still to come
             born = _real_date(born, year=year) or date(year, born.month, 28)
             noise.append("year_off_by_one")
         elif u < rates.day_month_swapped + rates.year_off_by_one + rates.placeholder_birth_date:

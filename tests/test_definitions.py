@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
+import duckdb
 import pytest
 
 from sources import all_sources
@@ -145,3 +147,22 @@ def test_cli_refuses_bad_arguments_clearly(argv, message, capsys):
         main(argv)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_sensor_skips_files_already_staged_but_records_their_landing(defs, tmp_path):
+    folder = tmp_path / "landing" / "2025-04" / "sne"
+    folder.mkdir(parents=True)
+    path = folder / "sne_demandes_21_2025-04.csv"
+    path.write_text("NUM_UNIQUE;NOM\n1;A\n")
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    warehouse = tmp_path / "warehouse" / "synchro.duckdb"
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute("CREATE SCHEMA lineage")
+        conn.execute("CREATE TABLE lineage.files (file_name VARCHAR, sha256 VARCHAR)")
+        conn.execute(
+            "INSERT INTO lineage.files VALUES (?, ?)",
+            ["2025-04/sne/sne_demandes_21_2025-04.csv", sha],
+        )
+    tick = _sensor_tick(defs, tmp_path, None)
+    assert not tick.run_requests
+    assert [e.asset_key.to_user_string() for e in tick.asset_events] == ["landing/sne"]

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 
 from sources import all_sources
 from synchro_dagster.defs.partitions import partition_month
@@ -55,6 +56,23 @@ def scan_landing(landing: Path, partition_keys: set[str]) -> dict[str, dict[str,
     return found
 
 
+def already_ingested(warehouse: Path) -> set[tuple[str, str]] | None:
+    """(file name, sha256) of every ingested file; None while a run holds the warehouse."""
+    if not warehouse.exists():
+        return set()
+    try:
+        with duckdb.connect(str(warehouse), read_only=True) as conn:
+            found = conn.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE "
+                "table_schema = 'lineage' AND table_name = 'files'"
+            ).fetchall()
+            if not found[0][0]:
+                return set()
+            return set(conn.execute("SELECT file_name, sha256 FROM lineage.files").fetchall())
+    except duckdb.IOException:
+        return None
+
+
 def landing_sensor(
     job: "dg.UnresolvedAssetJobDefinition", partitions: dg.PartitionsDefinition
 ) -> dg.SensorDefinition:
@@ -70,10 +88,12 @@ def landing_sensor(
         seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
         keys = set(partitions.get_partition_keys(dynamic_partitions_store=context.instance))
         current = scan_landing(synchro.landing_dir, keys)
+        fresh = {n: i for n, i in current.items() if seen.get(n) != i["sha256"]}
+        ingested = already_ingested(synchro.warehouse_path) if fresh else set()
+        if ingested is None:  # a run holds the warehouse: look again at the next tick
+            return dg.SensorResult(skip_reason="the warehouse is being written; retrying later")
         requests, events = [], []
-        for name, info in sorted(current.items()):
-            if seen.get(name) == info["sha256"]:
-                continue
+        for name, info in sorted(fresh.items()):
             source, month, sha = info["source"], info["month"], info["sha256"]
             events.append(
                 dg.AssetMaterialization(
@@ -82,6 +102,8 @@ def landing_sensor(
                     metadata={"file": name, "sha256": sha, "size_bytes": info["size"]},
                 )
             )
+            if (name, sha) in ingested:
+                continue  # already staged (e.g. by `synchro run`): nothing to do
             requests.append(
                 dg.RunRequest(
                     run_key=f"{source}/{month}/{sha}",
@@ -92,7 +114,9 @@ def landing_sensor(
             )
         cursor = json.dumps({name: info["sha256"] for name, info in current.items()})
         if not requests:
-            return dg.SensorResult(skip_reason="no new or changed file", cursor=cursor)
+            return dg.SensorResult(
+                skip_reason="no new or changed file", cursor=cursor, asset_events=events
+            )
         return dg.SensorResult(run_requests=requests, asset_events=events, cursor=cursor)
 
     return _sensor

@@ -36,5 +36,9 @@ class SynchroConfig(dg.ConfigurableResource):
     def landing_dir(self) -> Path:
         return self.settings.landing_dir
 
+    @property
+    def warehouse_path(self) -> Path:
+        return self.settings.warehouse_path
+
     def key(self) -> bytes:
         return pseudonymisation_key(self.settings)

@@ -82,16 +82,27 @@ def _tokenise_namespace(
     ]
 
 
-def _spellings(values: pl.Series, prefix: str) -> pl.DataFrame:
-    """Each distinct raw spelling once -> its normalised forms (`<prefix>_compact`, ...)."""
-    distinct = values.drop_nulls().unique().to_frame(prefix)
-    cleaned = nm.clean(pl.col(prefix))
+_FORMS = {  # which normalised forms each name column needs
+    "last_name": {
+        "compact": nm.compact,
+        "core": nm.without_particles,
+        "phon": lambda c: nm.phonetic(nm.compact(c)),
+    },
+    "first_name": {
+        "compact": nm.compact,
+        "first": nm.first_part,
+        "phon_first": lambda c: nm.phonetic(nm.first_part(c)),
+    },
+    "birth_name": {"compact": nm.compact},
+}
+
+
+def _spellings(values: pl.Series, column: str) -> pl.DataFrame:
+    """Each distinct raw spelling once -> its normalised forms (`<column>_<form>`)."""
+    distinct = values.drop_nulls().unique().to_frame(column)
+    cleaned = nm.clean(pl.col(column))
     return distinct.with_columns(
-        nm.compact(cleaned).alias(f"{prefix}_compact"),
-        nm.without_particles(cleaned).alias(f"{prefix}_core"),
-        nm.first_part(cleaned).alias(f"{prefix}_first"),
-        nm.phonetic(nm.compact(cleaned)).alias(f"{prefix}_phon"),
-        nm.phonetic(nm.first_part(cleaned)).alias(f"{prefix}_phon_first"),
+        form(cleaned).alias(f"{column}_{name}") for name, form in _FORMS[column].items()
     )
 
 

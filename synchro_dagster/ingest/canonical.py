@@ -15,7 +15,6 @@ from datetime import date, timedelta
 import polars as pl
 
 from sources.spec import CODED_FIELDS, DATE_FIELDS, FIELDS, PERSONNE_SEULE, Source, normalise_label
-from synchro_dagster.ingest.read import RawTable
 
 EXCEL_EPOCH = date(1899, 12, 30)
 PROGRAMME_SITUATION = {
@@ -86,9 +85,18 @@ def split_full_name(full: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     return last.replace("", None), first.replace("", None)
 
 
-def canonical(raw: RawTable, source: Source, month: date) -> pl.DataFrame:
-    """Typed canonical fields + `reasons` (list of row problems) for one file's rows."""
-    df = raw.frame
+def file_constants(source: Source, file_name: str) -> dict[str, str]:
+    """What the kind of file says (a provider's list is its programme and situation)."""
+    name = file_name.rsplit("/", 1)[-1].lower()
+    return next((k.constants for k in source.files if fnmatch.fnmatch(name, k.pattern.lower())), {})
+
+
+def canonical(df: pl.DataFrame, source: Source, month: date) -> pl.DataFrame:
+    """Typed canonical fields + `reasons` (list of row problems) for the rows of a month's files.
+
+    `df` holds the raw String columns of `RawTable.frame` plus `file_name`; provenance columns
+    (`file_name`, `file_sha256`, `row_number`) pass through.
+    """
     for name in FIELDS:
         if name not in df.columns:
             df = df.with_columns(pl.lit(None, pl.String).alias(name))
@@ -109,8 +117,9 @@ def canonical(raw: RawTable, source: Source, month: date) -> pl.DataFrame:
     # dates
     end = month_end(month)
     typed = []
+    empty = {name for name in df.columns if df[name].null_count() == df.height}
     for name in DATE_FIELDS:
-        parsed = parse_date(pl.col(name))
+        parsed = pl.lit(None, pl.Date) if name in empty else parse_date(pl.col(name))
         if name == "birth_date":  # a two-digit year is of the last century if not of this one
             two_digits = pl.col(name).str.contains(r"^\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{2}\s*$")
             parsed = (
@@ -155,7 +164,7 @@ def canonical(raw: RawTable, source: Source, month: date) -> pl.DataFrame:
     # codes
     coded = []
     for name in CODED_FIELDS:
-        if name in source.values:
+        if name in source.values and name not in empty:
             mapped = code_lookup(pl.col(name), source.values[name])
             reasons.append(
                 pl.when(pl.col(name).is_not_null() & mapped.is_null()).then(
@@ -167,17 +176,12 @@ def canonical(raw: RawTable, source: Source, month: date) -> pl.DataFrame:
         coded.append(mapped.alias(f"_{name}"))
     df = df.with_columns(coded)
 
-    # what the kind of file says (a provider's list is its programme and situation)
-    constants = next(
-        (
-            k.constants
-            for k in source.files
-            if fnmatch.fnmatch(raw.file.name.lower(), k.pattern.lower())
-        ),
-        {},
-    )
-    for name, value in constants.items():
-        df = df.with_columns(pl.coalesce(pl.col(f"_{name}"), pl.lit(value)).alias(f"_{name}"))
+    by_file = {f: file_constants(source, f) for f in df["file_name"].unique().to_list()}
+    for name in sorted({n for constants in by_file.values() for n in constants}):
+        value = pl.col("file_name").replace_strict(
+            {f: c.get(name) for f, c in by_file.items()}, default=None, return_dtype=pl.String
+        )
+        df = df.with_columns(pl.coalesce(pl.col(f"_{name}"), value).alias(f"_{name}"))
     situation = pl.coalesce(
         "_situation",
         pl.col("_programme").replace_strict(
@@ -200,6 +204,8 @@ def canonical(raw: RawTable, source: Source, month: date) -> pl.DataFrame:
 
     placeholder = (pl.col("_birth_date").dt.day() == 1) & (pl.col("_birth_date").dt.month() == 1)
     return df.select(
+        "file_name",
+        "file_sha256",
         "row_number",
         pl.col("record_ref"),
         pl.col("household_ref"),

@@ -104,13 +104,11 @@ def stage_month(
             path.relative_to(landing).as_posix(), sha256_of(path), path.stat().st_size
         )
         raw = read_table(path, source)
-        canon = canonical(raw, source, month)
-        _check_period(path, source, canon, month)
         report.sheet, report.header_row = raw.sheet, raw.header_row
-        report.rows_read, report.rows_ignored = canon.height, raw.rows_ignored
+        report.rows_read, report.rows_ignored = raw.frame.height, raw.rows_ignored
         report.headers, report.unmapped_headers = sorted(raw.headers), raw.unmapped_headers
         frames.append(
-            canon.with_columns(
+            raw.frame.with_columns(
                 pl.lit(report.sha256).alias("file_sha256"),
                 pl.lit(report.file_name).alias("file_name"),
             )
@@ -124,7 +122,10 @@ def stage_month(
             pl.DataFrame(schema=QUARANTINE_SCHEMA),
             reports,
         )
-    rows = pl.concat(frames, how="diagonal_relaxed")
+    # one canonical pass over all the month's files: the per-call cost is paid once
+    rows = canonical(pl.concat(frames, how="diagonal_relaxed"), source, month)
+    for path, report in zip(files, reports, strict=True):
+        _check_period(path, source, rows.filter(pl.col("file_name") == report.file_name), month)
     staged, quarantine = _split(rows, source, month, key)
     by_file_staged = staged.group_by("file_sha256").len()
     by_file_quarantined = quarantine.group_by("file_sha256").len()

@@ -33,9 +33,18 @@ def one(households: int, months: int) -> None:
         seconds = time.perf_counter() - t0
         size = sum(p.stat().st_size for p in Path(tmp, "landing").rglob("*") if p.is_file())
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_mb": peak_mb, "rows": sum(
-        result.rows_per_source.values()), "files": result.files, "landing_mb": size / 2**20,
-        "rows_per_source": dict(result.rows_per_source)}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "peak_mb": peak_mb,
+                "rows": sum(result.rows_per_source.values()),
+                "files": result.files,
+                "landing_mb": size / 2**20,
+                "rows_per_source": dict(result.rows_per_source),
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -49,12 +58,18 @@ def main() -> None:
     for name, (households, months) in SCENARIOS.items():
         if args.quick and households > 2_000:
             continue
-        out = subprocess.run([sys.executable, __file__, "--one", str(households), str(months)],
-                             check=True, capture_output=True, text=True).stdout
+        out = subprocess.run(
+            [sys.executable, __file__, "--one", str(households), str(months)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         r = json.loads(out.strip().splitlines()[-1])
-        print(f"{name}: {r['seconds']:.1f} s, peak memory {r['peak_mb']:,.0f} MB, "
-              f"{r['rows']:,} rows in {r['files']} files ({r['landing_mb']:.1f} MB), "
-              f"{r['rows'] / r['seconds']:,.0f} rows/s")
+        print(
+            f"{name}: {r['seconds']:.1f} s, peak memory {r['peak_mb']:,.0f} MB, "
+            f"{r['rows']:,} rows in {r['files']} files ({r['landing_mb']:.1f} MB), "
+            f"{r['rows'] / r['seconds']:,.0f} rows/s"
+        )
         for source, rows in sorted(r["rows_per_source"].items()):
             print(f"    {source:<20} {rows:>10,}")
 

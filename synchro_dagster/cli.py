@@ -66,6 +66,11 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="generate the default territory if needed, run every month")
     d.add_argument("--data-dir", type=Path, default=Path("data"))
 
+    i = sub.add_parser("identity", help="identity resolution tools")
+    isub = i.add_subparsers(dest="identity_command", required=True)
+    t = isub.add_parser("train", help="re-estimate the linkage model on DIR's staged records")
+    t.add_argument("--data-dir", type=Path, default=Path("data"))
+
     h = sub.add_parser("prepare-home", help="create the Dagster instance folder for DIR")
     h.add_argument("--data-dir", type=Path, default=Path("data"))
     return p
@@ -204,6 +209,38 @@ def demo(data_dir: Path) -> int:
     return 0
 
 
+def train_identity_model(data_dir: Path) -> int:
+    """Trains the linkage model on every staged record (tokens only) and saves model.json."""
+    import duckdb
+
+    from synchro_dagster.identity import linkage
+    from synchro_dagster.settings import Settings
+
+    warehouse = Settings(data_dir=data_dir).warehouse_path
+    if not warehouse.exists():
+        print(f"No warehouse at {warehouse}: run the monthly job first.", file=sys.stderr)
+        return 1
+    columns = ", ".join(c for c in linkage.LINK_COLUMNS if c != "record_id")
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        tables = [
+            t
+            for (t,) in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'staging' "
+                "ORDER BY 1"
+            ).fetchall()
+        ]
+        union = " UNION ALL ".join(f"SELECT {columns} FROM staging.{t}" for t in tables)
+        records = conn.sql(f"SELECT row_number() OVER () AS record_id, * FROM ({union})").pl()
+        months = conn.execute("SELECT min(month), max(month) FROM lineage.files").fetchall()[0]
+    description = (
+        f"{records.height} staged records of {len(tables)} sources, "
+        f"{months[0]:%Y-%m} to {months[1]:%Y-%m}, from {data_dir}/warehouse"
+    )
+    linkage.train(records, description)
+    print(f"Model trained on {description}; saved to {linkage.MODEL_PATH}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "generate":
@@ -219,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_months(args.data_dir, months)
     if args.command == "demo":
         return demo(args.data_dir)
+    if args.command == "identity":
+        return train_identity_model(args.data_dir)
     if args.command == "prepare-home":
         print(prepare_dagster_home(args.data_dir))
         return 0

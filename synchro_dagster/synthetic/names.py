@@ -111,7 +111,7 @@ _SYLLABLES: dict[str, list[str]] = {
     "autre": "ah ma za ri ka han sa fi mo ra di".split(),
 }
 
-RARE_LAST_NAME_SHARE = 0.35
+RARE_LAST_NAME_SHARE = 0.6  # most surnames are rare: France has over a million of them
 
 
 @dataclass(slots=True)
@@ -129,8 +129,8 @@ _ZIPF_CACHE: dict[int, list[float]] = {}
 
 
 def _zipf_pick(rng: random.Random, items: list[str]) -> str:
-    # rank-frequency ~ 1/rank^0.9: common names are common, the list has a tail
-    weights = _ZIPF_CACHE.setdefault(len(items), [1 / (r + 1) ** 0.9 for r in range(len(items))])
+    # rank-frequency ~ 1/rank^0.6: the commonest name is a few per cent, not a tenth
+    weights = _ZIPF_CACHE.setdefault(len(items), [1 / (r + 1) ** 0.6 for r in range(len(items))])
     return rng.choices(items, weights=weights)[0]
 
 

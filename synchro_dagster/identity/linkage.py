@@ -1,0 +1,250 @@
+"""Probabilistic linkage of records on keyed tokens: Fellegi-Sunter scoring with Splink on DuckDB.
+
+The model is data: comparisons and blocking rules are declared here, the
+trained parameters live in `model.json` beside this file (with when and on
+what they were trained), and every monthly run reloads them. Comparisons are
+exact equalities of tokens — a typo cannot be measured on a hash, so each
+kind of typing accident has its own token (phonetic code, first part of a
+compound first name, name without particles, birth name, swapped birth date,
+month-day without the year) and its own level.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import splink.comparison_level_library as cll
+import splink.comparison_library as cl
+from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+
+MODEL_PATH = Path(__file__).with_name("model.json")
+MATCH_THRESHOLD = 0.9  # pairs above this probability are the same person (bench/linkage.py)
+LINK_COLUMNS = (
+    "record_id",
+    "tok_last",
+    "tok_last_core",
+    "tok_birth_last",
+    "tok_first",
+    "tok_first_first",
+    "tok_phon_last",
+    "tok_phon_first",
+    "tok_name",
+    "tok_name_sorted",
+    "tok_dob",
+    "tok_dob_swapped",
+    "tok_birth_year",
+    "tok_birth_md",
+    "sex",
+    "household_token",
+)
+
+for noisy in ("splink", "splink.internals"):
+    logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _swapped(a: str, b: str) -> str:
+    return f"({a}_l = {b}_r AND {b}_l = {a}_r)"
+
+
+def comparisons() -> list[cl.CustomComparison]:
+    last = cl.CustomComparison(
+        output_column_name="last_name",
+        comparison_levels=[
+            cll.NullLevel("tok_last"),
+            cll.ExactMatchLevel("tok_last").configure(tf_adjustment_column="tok_last"),
+            cll.CustomLevel("tok_last_core_l = tok_last_core_r", "same name without particles"),
+            cll.CustomLevel(
+                "tok_birth_last_l = tok_last_r OR tok_last_l = tok_birth_last_r "
+                "OR tok_birth_last_l = tok_birth_last_r",
+                "birth name vs usage name",
+            ),
+            cll.CustomLevel("tok_phon_last_l = tok_phon_last_r", "sounds alike"),
+            cll.ElseLevel(),
+        ],
+    )
+    first = cl.CustomComparison(
+        output_column_name="first_name",
+        comparison_levels=[
+            cll.NullLevel("tok_first"),
+            cll.ExactMatchLevel("tok_first").configure(tf_adjustment_column="tok_first"),
+            cll.CustomLevel(
+                "tok_first_first_l = tok_first_first_r", "same first part of a compound first name"
+            ),
+            cll.CustomLevel(_swapped("tok_first", "tok_last"), "first and last names swapped"),
+            cll.CustomLevel("tok_phon_first_l = tok_phon_first_r", "sounds alike"),
+            cll.ElseLevel(),
+        ],
+    )
+    birth = cl.CustomComparison(
+        output_column_name="birth_date",
+        comparison_levels=[
+            cll.NullLevel("tok_birth_year"),
+            cll.ExactMatchLevel("tok_dob"),
+            cll.CustomLevel(
+                "tok_dob_l = tok_dob_swapped_r OR tok_dob_swapped_l = tok_dob_r",
+                "day and month swapped",
+            ),
+            cll.CustomLevel("tok_birth_md_l = tok_birth_md_r", "same day and month, year differs"),
+            cll.CustomLevel("tok_birth_year_l = tok_birth_year_r", "same year only"),
+            cll.ElseLevel(),
+        ],
+    )
+    sex = cl.ExactMatch("sex")
+    return [last, first, birth, sex]
+
+
+BLOCKING_RULES = (
+    block_on("tok_last", "tok_birth_year"),
+    block_on("tok_first", "tok_dob"),
+    block_on("tok_dob"),
+    block_on("tok_name_sorted"),
+    block_on("tok_phon_last", "tok_phon_first"),
+    block_on("tok_last_core", "tok_first_first"),
+    block_on("tok_birth_last", "tok_first_first"),
+)
+
+
+def settings() -> SettingsCreator:
+    return SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="record_id",
+        comparisons=comparisons(),
+        blocking_rules_to_generate_predictions=list(BLOCKING_RULES),
+        retain_intermediate_calculation_columns=False,
+        retain_matching_columns=False,
+    )
+
+
+def _register(conn: duckdb.DuckDBPyConnection, records: pl.DataFrame) -> tuple[DuckDBAPI, object]:
+    frame = records.select(LINK_COLUMNS)
+    conn.register("_link_input", frame)
+    conn.execute("CREATE OR REPLACE TABLE link_input AS SELECT * FROM _link_input")
+    conn.unregister("_link_input")
+    api = DuckDBAPI(connection=conn)
+    return api, api.register("link_input")
+
+
+def train(records: pl.DataFrame, description: str, path: Path = MODEL_PATH) -> dict:
+    """Estimates the model's parameters without labels and saves them with their provenance."""
+    with duckdb.connect() as conn:
+        _, sdf = _register(conn, records)
+        linker = Linker(sdf, settings())
+        linker.training.estimate_probability_two_random_records_match(
+            [block_on("tok_name", "tok_dob")], recall=0.7
+        )
+        linker.training.estimate_u_using_random_sampling(max_pairs=2_000_000, seed=1)
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            block_on("tok_dob"), estimate_without_term_frequencies=True
+        )
+        # birth dates are trained on pairs inside one partner household (a SI-SIAO group, a
+        # hotel booking...) sharing a first name: nearly all the same person, so the typing
+        # noise of dates is measured without homonyms passing for matches
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            block_on("household_token", "tok_first_first"), estimate_without_term_frequencies=True
+        )
+        model = linker.misc.save_model_to_json()
+    model["synchro"] = {
+        "trained_on": description,
+        "trained_at": date.today().isoformat(),
+        "records": records.height,
+        "command": "synchro identity train",
+    }
+    path.write_text(json.dumps(model, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return model
+
+
+def load_model(path: Path = MODEL_PATH) -> dict:
+    model = json.loads(path.read_text(encoding="utf-8"))
+    model.pop("synchro", None)
+    return model
+
+
+TF_MIN_RECORDS = 1_000  # below this, name frequencies measured on the input mean nothing
+
+
+def _without_term_frequencies(model: dict) -> dict:
+    model = json.loads(json.dumps(model))
+    for comparison in model["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            level.pop("tf_adjustment_column", None)
+            level.pop("tf_adjustment_weight", None)
+    return model
+
+
+def cluster(
+    records: pl.DataFrame, model: dict | None = None, threshold: float = MATCH_THRESHOLD
+) -> pl.DataFrame:
+    """record_id -> cluster_id (the smallest record_id of its cluster: not stable across runs).
+
+    Pairs above the threshold are joined, with two guards against chaining homonyms: two
+    records whose birth dates are both known and disagree beyond any typing accident are
+    never joined directly, and a record without a birth date joins the one cluster it
+    matches best instead of bridging several.
+    """
+    model = model or load_model()
+    if records.height < TF_MIN_RECORDS:
+        model = _without_term_frequencies(model)
+    with duckdb.connect() as conn:
+        _, sdf = _register(conn, records)
+        linker = Linker(sdf, model, log_level=logging.WARNING)
+        pairs = linker.inference.predict(threshold_match_probability=threshold)
+        edges = conn.sql(f"""
+            SELECT p.record_id_l AS a, p.record_id_r AS b, p.match_weight AS w,
+                   l.tok_birth_year IS NOT NULL AND r.tok_birth_year IS NOT NULL AS both_dated,
+                   (l.tok_dob = r.tok_dob OR l.tok_dob = r.tok_dob_swapped
+                    OR l.tok_dob_swapped = r.tok_dob OR l.tok_birth_md = r.tok_birth_md
+                    OR l.tok_birth_year = r.tok_birth_year) AS dates_agree
+            FROM {pairs.physical_name} p
+            JOIN link_input l ON l.record_id = p.record_id_l
+            JOIN link_input r ON r.record_id = p.record_id_r
+        """).pl()
+    ids = records["record_id"].to_list()
+    dated = set(records.filter(pl.col("tok_birth_year").is_not_null())["record_id"].to_list())
+    parent = {i: i for i in ids}
+
+    def find(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def union(x, y):
+        rx, ry = find(x), find(y)
+        if rx != ry:
+            parent[max(rx, ry)] = min(rx, ry)
+
+    agreeing = edges.filter(pl.col("both_dated") & pl.col("dates_agree").fill_null(False))
+    for a, b in agreeing.select("a", "b").iter_rows():
+        union(a, b)
+    undated = edges.filter(~pl.col("both_dated"))
+    # a record without a birth date: its best match among dated records decides its cluster
+    to_dated = undated.with_columns(
+        pl.when(pl.col("a").is_in(list(dated))).then("b").otherwise("a").alias("x"),
+        pl.when(pl.col("a").is_in(list(dated))).then("a").otherwise("b").alias("y"),
+    ).filter(~pl.col("x").is_in(list(dated)) & pl.col("y").is_in(list(dated)))
+    best = {}
+    for x, y, w in to_dated.select("x", "y", "w").iter_rows():
+        if x not in best or w > best[x][1]:
+            best[x] = (y, w)
+    for x, (y, _) in best.items():
+        union(x, y)
+    # undated records matching only undated records stay together
+    for a, b in (
+        undated.filter(~pl.col("a").is_in(list(dated)) & ~pl.col("b").is_in(list(dated)))
+        .select("a", "b")
+        .iter_rows()
+    ):
+        if a not in best and b not in best:
+            union(a, b)
+    return pl.DataFrame(
+        {"record_id": ids, "cluster_id": [find(i) for i in ids]},
+        schema={
+            "record_id": records.schema["record_id"],
+            "cluster_id": records.schema["record_id"],
+        },
+    )

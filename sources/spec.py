@@ -190,6 +190,8 @@ class StagedRecord(pa.DataFrameModel):
     tok_dob_swapped: str = pa.Field(nullable=True)
     tok_birth_year: str = pa.Field(nullable=True)
     tok_birth_md: str = pa.Field(nullable=True)
+    tok_last_typo: str = pa.Field(nullable=True)  # keyed forms one typo away, space-separated
+    tok_first_typo: str = pa.Field(nullable=True)
     birth_date_quality: str = pa.Field(isin=BIRTH_DATE_QUALITY)
     sex: str = pa.Field(isin=SEXES, nullable=True)
     age_band: str = pa.Field(isin=AGE_BANDS, nullable=True)

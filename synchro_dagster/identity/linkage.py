@@ -39,6 +39,8 @@ LINK_COLUMNS = (
     "tok_dob_swapped",
     "tok_birth_year",
     "tok_birth_md",
+    "tok_last_typo",
+    "tok_first_typo",
     "sex",
     "household_token",
 )
@@ -49,6 +51,10 @@ for noisy in ("splink", "splink.internals"):
 
 def _swapped(a: str, b: str) -> str:
     return f"({a}_l = {b}_r AND {b}_l = {a}_r)"
+
+
+def _one_typo(column: str) -> str:
+    return f"list_has_any(string_split({column}_l, ' '), string_split({column}_r, ' '))"
 
 
 def comparisons() -> list[cl.CustomComparison]:
@@ -64,6 +70,7 @@ def comparisons() -> list[cl.CustomComparison]:
                 "birth name vs usage name",
             ),
             cll.CustomLevel("tok_phon_last_l = tok_phon_last_r", "sounds alike"),
+            cll.CustomLevel(_one_typo("tok_last_typo"), "one typo apart"),
             cll.ElseLevel(),
         ],
     )
@@ -77,6 +84,7 @@ def comparisons() -> list[cl.CustomComparison]:
             ),
             cll.CustomLevel(_swapped("tok_first", "tok_last"), "first and last names swapped"),
             cll.CustomLevel("tok_phon_first_l = tok_phon_first_r", "sounds alike"),
+            cll.CustomLevel(_one_typo("tok_first_typo"), "one typo apart"),
             cll.ElseLevel(),
         ],
     )

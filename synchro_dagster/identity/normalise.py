@@ -115,3 +115,9 @@ def _single_letters(expr: pl.Expr) -> pl.Expr:
     for letter in _LETTERS:
         expr = expr.str.replace_all(letter + letter, letter, literal=True)
     return expr
+
+
+def one_typo_away(compacted: str) -> list[str]:
+    """The name and every spelling with one letter deleted: two names one typo apart (a
+    substitution, deletion, insertion or transposition) always share one of these forms."""
+    return [compacted, *{compacted[:i] + compacted[i + 1 :] for i in range(len(compacted))}]

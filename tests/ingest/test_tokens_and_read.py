@@ -49,8 +49,26 @@ def test_tokens_are_keyed_hex_and_stable():
     assert a["tok_last"][0] == keyed(KEY, "name", "MARTIN")
     for value in a.row(0):
         if value is not None:
-            assert len(value) == TOKEN_CHARS and int(value, 16) >= 0
+            for token in value.split(" "):  # typo forms: several tokens in one cell
+                assert len(token) == TOKEN_CHARS and int(token, 16) >= 0
             assert "MARTIN" not in value.upper() and "1980" not in value
+
+
+def test_names_one_typo_apart_share_a_token():
+    t = tokenise(
+        people(
+            ("MARTIN", "Jean", None, None),
+            ("MARTN", "Jaen", None, None),
+            ("MARITN", "Jean", None, None),
+            ("DURAND", "Paul", None, None),
+        ),
+        KEY,
+    )
+    forms = [set(v.split(" ")) for v in t["tok_last_typo"]]
+    assert forms[0] & forms[1] and forms[0] & forms[2]  # deletion, transposition
+    assert not forms[0] & forms[3]
+    first = [set(v.split(" ")) for v in t["tok_first_typo"]]
+    assert first[0] & first[1]  # JEAN / JAEN
 
 
 def test_short_key_refused():

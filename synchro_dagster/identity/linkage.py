@@ -184,15 +184,15 @@ def _without_term_frequencies(model: dict) -> dict:
     return model
 
 
-def cluster(
-    records: pl.DataFrame, model: dict | None = None, threshold: float = MATCH_THRESHOLD
+def scored_pairs(
+    records: pl.DataFrame,
+    model: dict | None = None,
+    threshold: float = MATCH_THRESHOLD,
+    only_involving: set[int] | None = None,
 ) -> pl.DataFrame:
-    """record_id -> cluster_id (the smallest record_id of its cluster: not stable across runs).
+    """Pairs above the threshold: a, b (record ids), w (match weight), both_dated, dates_agree.
 
-    Pairs above the threshold are joined, with two guards against chaining homonyms: two
-    records whose birth dates are both known and disagree beyond any typing accident are
-    never joined directly, and a record without a birth date joins the one cluster it
-    matches best instead of bridging several.
+    `only_involving` keeps the pairs touching those records (a month linked to its history).
     """
     model = model or load_model()
     if records.height < TF_MIN_RECORDS:
@@ -211,48 +211,58 @@ def cluster(
             JOIN link_input l ON l.record_id = p.record_id_l
             JOIN link_input r ON r.record_id = p.record_id_r
         """).pl()
-    ids = records["record_id"].to_list()
-    dated = set(records.filter(pl.col("tok_birth_year").is_not_null())["record_id"].to_list())
-    parent = {i: i for i in ids}
+    if only_involving is not None:
+        keep = pl.Series(sorted(only_involving), dtype=edges.schema["a"]).implode()
+        edges = edges.filter(pl.col("a").is_in(keep) | pl.col("b").is_in(keep))
+    return edges
 
-    def find(x):
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
+
+def guarded(edges: pl.DataFrame, dated: set[int]) -> list[tuple[int, int]]:
+    """The pairs clustering may join, with two guards against chaining homonyms: two records
+    whose birth dates are both known and disagree beyond any typing accident are never joined
+    directly, and a record without a birth date keeps only its best match, so that it cannot
+    bridge several persons."""
+    agree = edges.filter(pl.col("both_dated") & pl.col("dates_agree").fill_null(False))
+    out = list(agree.select("a", "b").iter_rows())
+    best: dict[int, tuple[int, float]] = {}
+    for a, b, w in edges.filter(~pl.col("both_dated")).select("a", "b", "w").iter_rows():
+        for x, y in ((a, b), (b, a)):
+            if x not in dated and (x not in best or w > best[x][1]):
+                best[x] = (y, w)
+    return out + [(x, y) for x, (y, _) in best.items()]
+
+
+class Components:
+    """Union-find; a component is named by its smallest member."""
+
+    def __init__(self) -> None:
+        self.parent: dict[int, int] = {}
+
+    def find(self, x: int) -> int:
+        self.parent.setdefault(x, x)
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
         return x
 
-    def union(x, y):
-        rx, ry = find(x), find(y)
-        if rx != ry:
-            parent[max(rx, ry)] = min(rx, ry)
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
 
-    agreeing = edges.filter(pl.col("both_dated") & pl.col("dates_agree").fill_null(False))
-    for a, b in agreeing.select("a", "b").iter_rows():
-        union(a, b)
-    undated = edges.filter(~pl.col("both_dated"))
-    # a record without a birth date: its best match among dated records decides its cluster
-    to_dated = undated.with_columns(
-        pl.when(pl.col("a").is_in(list(dated))).then("b").otherwise("a").alias("x"),
-        pl.when(pl.col("a").is_in(list(dated))).then("a").otherwise("b").alias("y"),
-    ).filter(~pl.col("x").is_in(list(dated)) & pl.col("y").is_in(list(dated)))
-    best = {}
-    for x, y, w in to_dated.select("x", "y", "w").iter_rows():
-        if x not in best or w > best[x][1]:
-            best[x] = (y, w)
-    for x, (y, _) in best.items():
-        union(x, y)
-    # undated records matching only undated records stay together
-    for a, b in (
-        undated.filter(~pl.col("a").is_in(list(dated)) & ~pl.col("b").is_in(list(dated)))
-        .select("a", "b")
-        .iter_rows()
-    ):
-        if a not in best and b not in best:
-            union(a, b)
+
+def cluster(
+    records: pl.DataFrame, model: dict | None = None, threshold: float = MATCH_THRESHOLD
+) -> pl.DataFrame:
+    """record_id -> cluster_id (the smallest record_id of its cluster: not stable across runs)."""
+    edges = scored_pairs(records, model, threshold)
+    dated = set(records.filter(pl.col("tok_birth_year").is_not_null())["record_id"].to_list())
+    comp = Components()
+    for a, b in guarded(edges, dated):
+        comp.union(a, b)
+    ids = records["record_id"].to_list()
+    dtype = records.schema["record_id"]
     return pl.DataFrame(
-        {"record_id": ids, "cluster_id": [find(i) for i in ids]},
-        schema={
-            "record_id": records.schema["record_id"],
-            "cluster_id": records.schema["record_id"],
-        },
+        {"record_id": ids, "cluster_id": [comp.find(i) for i in ids]},
+        schema={"record_id": dtype, "cluster_id": dtype},
     )

@@ -1,0 +1,281 @@
+"""Stable person and household ids, month after month, from the linkage of staged records.
+
+Incremental: a month's records are scored against each other and against the history; the
+history keeps the ids it had. A new record joins the person it matches, or starts a new one;
+a record bridging two known persons merges them (the oldest id survives, an alias row
+records the other). Ids are sequential surrogates, never derived from identity.
+Manual corrections ("never link" / "always link" token pairs) are data every run respects.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+
+import duckdb
+import polars as pl
+
+from synchro_dagster.identity.linkage import LINK_COLUMNS, Components, guarded, scored_pairs
+
+IDENTITY_DDL = (
+    "CREATE SCHEMA IF NOT EXISTS identity",
+    """CREATE TABLE IF NOT EXISTS identity.person_links (
+        month DATE NOT NULL, record_key VARCHAR NOT NULL, source VARCHAR NOT NULL,
+        person_id BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS identity.person_aliases (
+        month DATE NOT NULL, alias_id BIGINT NOT NULL, person_id BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS identity.households (
+        month DATE NOT NULL, household_id BIGINT NOT NULL, person_id BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS identity.household_aliases (
+        month DATE NOT NULL, alias_id BIGINT NOT NULL, household_id BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS identity.churn (
+        month DATE NOT NULL, entity VARCHAR NOT NULL, kind VARCHAR NOT NULL, n BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS identity.corrections (
+        token_a VARCHAR NOT NULL, token_b VARCHAR NOT NULL,
+        rule VARCHAR NOT NULL CHECK (rule IN ('never', 'always')),
+        note VARCHAR, created_at TIMESTAMP DEFAULT current_timestamp)""",
+)
+RECORD_KEY = "source || ':' || file_sha256 || ':' || row_number"
+
+
+@dataclass
+class MonthIdentity:
+    month: date
+    links: pl.DataFrame  # record_key, source, person_id (this month's records)
+    person_aliases: list[tuple[int, int]] = field(default_factory=list)
+    households: pl.DataFrame | None = None  # household_id, person_id
+    household_aliases: list[tuple[int, int]] = field(default_factory=list)
+    churn: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    for ddl in IDENTITY_DDL:
+        conn.execute(ddl)
+
+
+def staged_records(conn: duckdb.DuckDBPyConnection, until: date) -> pl.DataFrame:
+    """Every staged record up to a month: record_key, month, source, household_token, tokens."""
+    tables = [
+        t
+        for (t,) in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'staging' "
+            "ORDER BY 1"
+        ).fetchall()
+    ]
+    columns = ", ".join(c for c in LINK_COLUMNS if c != "record_id")
+    union = " UNION ALL ".join(
+        f"SELECT {RECORD_KEY} AS record_key, month, source, {columns} FROM staging.{t} "
+        "WHERE month <= ?"
+        for t in tables
+    )
+    return conn.sql(
+        f"SELECT row_number() OVER (ORDER BY month, record_key) AS record_id, * FROM ({union})",
+        params=[until] * len(tables),
+    ).pl()
+
+
+def link_month(conn: duckdb.DuckDBPyConnection, month: date) -> MonthIdentity:
+    """Person ids for the month's records, keeping every id the history already gave."""
+    ensure_tables(conn)
+    records = staged_records(conn, month)
+    known = conn.sql(
+        "SELECT record_key, arg_max(person_id, month) AS person_id FROM identity.person_links "
+        "WHERE month < ? GROUP BY record_key",
+        params=[month],
+    ).pl()
+    aliases = dict(
+        conn.execute(
+            "SELECT alias_id, person_id FROM identity.person_aliases WHERE month < ?", [month]
+        ).fetchall()
+    )
+    known = known.with_columns(pl.col("person_id").replace(aliases))
+    records = records.join(known, on="record_key", how="left")
+    new = records.filter(pl.col("month") == month)
+    edges = scored_pairs(records, only_involving=set(new["record_id"].to_list()))
+    edges = _apply_corrections(conn, records, edges)
+
+    # components: a known person is one node (its records are already together)
+    comp = Components()
+    node_of: dict[int, int] = {}  # record_id -> node
+    offset = 1 + int(records["record_id"].max() or 0)
+    for rid, pid in records.select("record_id", "person_id").iter_rows():
+        node_of[rid] = offset + pid if pid is not None else rid
+    dated = set(records.filter(pl.col("tok_birth_year").is_not_null())["record_id"].to_list())
+    for a, b in guarded(edges, dated):
+        comp.union(node_of[a], node_of[b])
+
+    next_id = 1 + int(
+        conn.execute("SELECT coalesce(max(person_id), 0) FROM identity.person_links").fetchall()[0][
+            0
+        ]
+    )
+    members: dict[int, set[int]] = defaultdict(set)  # component -> known person ids
+    for node in set(node_of.values()):
+        if node >= offset:
+            members[comp.find(node)].add(node - offset)
+    result = MonthIdentity(month, pl.DataFrame())
+    id_of: dict[int, int] = {}
+    created = 0
+    for rid in new["record_id"].to_list():
+        root = comp.find(node_of[rid])
+        if root not in id_of:
+            persons = sorted(members.get(root, ()))
+            if persons:
+                id_of[root] = persons[0]  # the oldest id survives a merge
+                result.person_aliases += [(alias, persons[0]) for alias in persons[1:]]
+            else:
+                id_of[root], next_id, created = next_id, next_id + 1, created + 1
+    result.links = (
+        new.select("record_key", "source", "record_id")
+        .with_columns(
+            pl.col("record_id")
+            .replace_strict(
+                {r: id_of[comp.find(node_of[r])] for r in new["record_id"].to_list()},
+                return_dtype=pl.Int64,
+            )
+            .alias("person_id")
+        )
+        .drop("record_id")
+    )
+    result.churn = {
+        ("person", "created"): created,
+        ("person", "merged"): len(result.person_aliases),
+        ("person", "split"): 0,
+    }
+    result.households, result.household_aliases, household_churn = _households(
+        conn,
+        month,
+        new.drop("person_id").join(result.links.select("record_key", "person_id"), on="record_key"),
+    )
+    result.churn.update(household_churn)
+    return result
+
+
+def _apply_corrections(
+    conn: duckdb.DuckDBPyConnection, records: pl.DataFrame, edges: pl.DataFrame
+) -> pl.DataFrame:
+    """'never' pairs are removed, 'always' pairs added, whatever the model says."""
+    rules = conn.sql("SELECT token_a, token_b, rule FROM identity.corrections").pl()
+    if rules.height == 0:
+        return edges
+    by_token = records.select("record_id", "tok_name").drop_nulls()
+    pairs = rules.join(
+        by_token.rename({"tok_name": "token_a", "record_id": "a"}), on="token_a"
+    ).join(by_token.rename({"tok_name": "token_b", "record_id": "b"}), on="token_b")
+    never = pairs.filter(pl.col("rule") == "never").select("a", "b")
+    edges = edges.join(never, on=["a", "b"], how="anti").join(
+        never.rename({"a": "b", "b": "a"}), on=["a", "b"], how="anti"
+    )
+    always = pairs.filter(pl.col("rule") == "always").select(
+        "a",
+        "b",
+        pl.lit(99.0).alias("w"),
+        pl.lit(True).alias("both_dated"),
+        pl.lit(True).alias("dates_agree"),
+    )
+    return pl.concat([edges, always.cast(edges.schema)])
+
+
+def _households(
+    conn: duckdb.DuckDBPyConnection, month: date, records: pl.DataFrame
+) -> tuple[pl.DataFrame, list[tuple[int, int]], dict[tuple[str, str], int]]:
+    """Persons seen together in a partner household this month form one household; its id is
+    the previous month's household id that shares the most persons with it."""
+    comp = Components()
+    persons = records["person_id"].unique().to_list()
+    for pid in persons:
+        comp.find(pid)
+    for group in (
+        records.filter(pl.col("household_token").is_not_null())
+        .group_by("household_token")
+        .agg(pl.col("person_id").unique())["person_id"]
+    ):
+        for pid in group[1:]:
+            comp.union(group[0], pid)
+    previous = dict(
+        conn.execute(
+            "SELECT person_id, arg_max(household_id, month) FROM identity.households "
+            "WHERE month < ? GROUP BY person_id",
+            [month],
+        ).fetchall()
+    )
+    next_id = 1 + int(
+        conn.execute("SELECT coalesce(max(household_id), 0) FROM identity.households").fetchall()[
+            0
+        ][0]
+    )
+    groups: dict[int, list[int]] = defaultdict(list)
+    for pid in persons:
+        groups[comp.find(pid)].append(pid)
+    # each previous id goes to the group holding most of its persons (a split: the largest part)
+    claims = sorted(
+        (
+            (-n, hid, root)
+            for root, ps in groups.items()
+            for hid, n in Counter(previous[p] for p in ps if p in previous).items()
+        ),
+        key=lambda c: (c[0], c[1]),
+    )
+    id_of: dict[int, int] = {}
+    taken: set[int] = set()
+    for _, hid, root in claims:
+        if root not in id_of and hid not in taken:
+            id_of[root] = hid
+            taken.add(hid)
+    aliases = []
+    created = split = 0
+    for root, ps in groups.items():
+        old = {previous[p] for p in ps if p in previous}
+        if root not in id_of:
+            id_of[root], next_id = next_id, next_id + 1
+            created += 1
+            split += bool(old)
+        aliases += [(h, id_of[root]) for h in old - {id_of[root]} if h not in taken]
+    frame = pl.DataFrame(
+        {"household_id": [id_of[comp.find(p)] for p in persons], "person_id": persons},
+        schema={"household_id": pl.Int64, "person_id": pl.Int64},
+    )
+    churn = {
+        ("household", "created"): created,
+        ("household", "merged"): len(aliases),
+        ("household", "split"): split,
+    }
+    return frame, aliases, churn
+
+
+def write_month(conn: duckdb.DuckDBPyConnection, result: MonthIdentity) -> None:
+    """Delete-then-insert of the month in every identity table, in one transaction."""
+    month = result.month
+    links = result.links.with_columns(pl.lit(month).alias("month"))
+    households = result.households.with_columns(pl.lit(month).alias("month"))
+    frames = {
+        "person_aliases": pl.DataFrame(
+            result.person_aliases,
+            schema={"alias_id": pl.Int64, "person_id": pl.Int64},
+            orient="row",
+        ),
+        "household_aliases": pl.DataFrame(
+            result.household_aliases,
+            schema={"alias_id": pl.Int64, "household_id": pl.Int64},
+            orient="row",
+        ),
+        "churn": pl.DataFrame(
+            [(e, k, n) for (e, k), n in result.churn.items()],
+            schema={"entity": pl.String, "kind": pl.String, "n": pl.Int64},
+            orient="row",
+        ),
+    }
+    frames = {k: v.with_columns(pl.lit(month).alias("month")) for k, v in frames.items()}
+    frames.update(person_links=links, households=households)
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        for table, frame in frames.items():
+            conn.register("_identity_frame", frame)
+            conn.execute(f"DELETE FROM identity.{table} WHERE month = ?", [month])
+            conn.execute(f"INSERT INTO identity.{table} BY NAME SELECT * FROM _identity_frame")
+            conn.unregister("_identity_frame")
+        conn.execute("COMMIT")
+    except Exception:
+        conn.execute("ROLLBACK")
+        raise

@@ -29,16 +29,20 @@ def test_graph_snapshot(defs):
     graph = defs.resolve_asset_graph()
     keys = sorted(k.to_user_string() for k in graph.get_all_asset_keys())
     ids = sorted(all_sources())
-    assert keys == sorted([f"landing/{s}" for s in ids] + [f"staging/{s}" for s in ids])
+    identity = ["identity/households", "identity/person_links"]
+    assert keys == sorted([f"landing/{s}" for s in ids] + [f"staging/{s}" for s in ids] + identity)
     checks = sorted(f"{c.asset_key.to_user_string()}:{c.name}" for c in graph.asset_check_keys)
     assert checks == sorted(
-        f"staging/{s}:{c}"
-        for s in ids
-        for c in ("schema_valid", "rejection_rate", "column_drift", "volume")
+        [
+            f"staging/{s}:{c}"
+            for s in ids
+            for c in ("schema_valid", "rejection_rate", "column_drift", "volume")
+        ]
+        + ["identity/person_links:cluster_size", "identity/person_links:id_churn"]
     )
     job = defs.resolve_job_def("monthly_job")
     assert sorted(k.to_user_string() for k in job.asset_layer.executable_asset_keys) == sorted(
-        f"staging/{s}" for s in ids
+        [f"staging/{s}" for s in ids] + identity
     )
     schedule = defs.resolve_schedule_def("monthly_schedule")
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 6 10 * *", "Europe/Paris")
@@ -49,9 +53,9 @@ def test_graph_snapshot(defs):
 
 def test_every_asset_says_what_it_is(defs):
     for spec in defs.resolve_all_asset_specs():
-        assert spec.description and spec.group_name in ("landing", "staging"), spec.key
+        assert spec.description and spec.group_name in ("landing", "staging", "identity"), spec.key
         assert spec.owners and spec.kinds, spec.key
-        if spec.group_name == "staging":
+        if spec.group_name != "landing":
             assert spec.code_version and "Grain:" in spec.description
 
 
@@ -95,7 +99,11 @@ def test_sensor_requests_one_run_per_new_or_changed_file(defs, tmp_path):
         (r.partition_key, tuple(k.to_user_string() for k in r.asset_selection))
         for r in first.run_requests
     }
-    assert requests == {("2025-03", ("staging/sne",)), ("2025-03", ("staging/syplo",))}
+    after = ("identity/person_links", "identity/households")
+    assert requests == {
+        ("2025-03", ("staging/sne", *after)),
+        ("2025-03", ("staging/syplo", *after)),
+    }
     assert all("/" in r.run_key and len(r.run_key.split("/")[-1]) == 64 for r in first.run_requests)
     assert {e.asset_key.to_user_string() for e in first.asset_events} == {
         "landing/sne",

@@ -6,6 +6,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from synchro_dagster.defs.automation import monthly_job, monthly_schedule
+from synchro_dagster.defs.identity import identity_assets
 from synchro_dagster.defs.landing import landing_sensor, landing_specs
 from synchro_dagster.defs.partitions import monthly_partitions
 from synchro_dagster.defs.resources import SynchroConfig
@@ -18,7 +19,11 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     job = monthly_job(partitions)
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     return dg.Definitions(
-        assets=[*landing_specs(partitions), *staging_assets(partitions)],
+        assets=[
+            *landing_specs(partitions),
+            *staging_assets(partitions),
+            *identity_assets(partitions),
+        ],
         jobs=[job],
         schedules=[monthly_schedule(job)],
         sensors=[landing_sensor(job, partitions)],

@@ -16,6 +16,8 @@ from synchro_dagster.defs.resources import SynchroConfig
 from synchro_dagster.ingest.stage import delivered_files, sha256_of
 
 OWNERS = ["team:observatoire"]
+# what a new file of a source-month recomputes after its staging, for that month
+AFTER_STAGING = [dg.AssetKey(["identity", "person_links"]), dg.AssetKey(["identity", "households"])]
 
 
 def landing_specs(partitions: dg.PartitionsDefinition) -> list[dg.AssetSpec]:
@@ -108,7 +110,7 @@ def landing_sensor(
                 dg.RunRequest(
                     run_key=f"{source}/{month}/{sha}",
                     partition_key=month,
-                    asset_selection=[dg.AssetKey(["staging", source])],
+                    asset_selection=[dg.AssetKey(["staging", source]), *AFTER_STAGING],
                     tags={"synchro/file": name, "synchro/sha256": sha},
                 )
             )

@@ -1,0 +1,204 @@
+"""Stable person and household ids across months, merges, corrections, family households."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import polars as pl
+import pytest
+
+from synchro_dagster.identity.persons import link_month, write_month
+from synchro_dagster.identity.tokens import tokenise
+
+KEY = b"stable-ids-test-key-0123456789abcdef"
+JAN, FEB = date(2025, 1, 1), date(2025, 2, 1)
+
+
+def stage(conn: duckdb.DuckDBPyConnection, month: date, rows: list[tuple]) -> None:
+    """rows: (row_number, last, first, birth_date, sex, household_ref) into staging.test."""
+    raw = pl.DataFrame(
+        [
+            {
+                "last_name": r[1],
+                "first_name": r[2],
+                "birth_name": None,
+                "birth_date": r[3],
+                "birth_year_only": False,
+                "source": "test",
+                "record_ref": None,
+                "household_ref": r[5],
+            }
+            for r in rows
+        ],
+        schema={
+            "last_name": pl.String,
+            "first_name": pl.String,
+            "birth_name": pl.String,
+            "birth_date": pl.Date,
+            "birth_year_only": pl.Boolean,
+            "source": pl.String,
+            "record_ref": pl.String,
+            "household_ref": pl.String,
+        },
+    )
+    staged = pl.concat(
+        [
+            tokenise(raw, KEY),
+            pl.DataFrame(
+                {
+                    "source": ["test"] * len(rows),
+                    "month": [month] * len(rows),
+                    "file_sha256": [f"sha-{month:%m}"] * len(rows),
+                    "row_number": [r[0] for r in rows],
+                    "sex": [r[4] for r in rows],
+                }
+            ),
+        ],
+        how="horizontal",
+    )
+    conn.register("_s", staged)
+    conn.execute("CREATE SCHEMA IF NOT EXISTS staging")
+    conn.execute("CREATE TABLE IF NOT EXISTS staging.test AS SELECT * FROM _s LIMIT 0")
+    conn.execute("DELETE FROM staging.test WHERE month = ?", [month])
+    conn.execute("INSERT INTO staging.test BY NAME SELECT * FROM _s")
+    conn.unregister("_s")
+
+
+def run(conn: duckdb.DuckDBPyConnection, month: date) -> pl.DataFrame:
+    result = link_month(conn, month)
+    write_month(conn, result)
+    return conn.sql(
+        "SELECT l.record_key, l.person_id, h.household_id FROM "
+        "identity.person_links l JOIN identity.households h USING (month, person_id)"
+        " WHERE month = ? ORDER BY record_key",
+        params=[month],
+    ).pl()
+
+
+def person_of(links: pl.DataFrame, row: int) -> int:
+    return links.filter(pl.col("record_key").str.ends_with(f":{row}"))["person_id"][0]
+
+
+@pytest.fixture
+def conn():
+    with duckdb.connect() as c:
+        yield c
+
+
+ALICE = ("DUPONT", "Alice", date(1980, 3, 14), "F")
+BOB = ("DUPONT", "Bob", date(1978, 7, 2), "M")
+CHILD = ("DUPONT", "Léa", date(2015, 9, 30), "F")
+OMAR = ("BENALI", "Omar", date(1990, 1, 20), "M")
+
+
+def test_ids_carry_over_to_the_next_month_and_reruns_change_nothing(conn):
+    stage(conn, JAN, [(2, *ALICE, "G1"), (3, *BOB, "G1"), (4, *OMAR, "G2")])
+    stage(conn, FEB, [(2, *OMAR, "M7"), (3, "DUPOND", "Alice", ALICE[2], "F", "H5")])
+    jan = run(conn, JAN)
+    feb = run(conn, FEB)
+    assert person_of(feb, 2) == person_of(jan, 4)  # Omar keeps his id
+    assert person_of(feb, 3) == person_of(jan, 2)  # Alice, one typo later, too
+    assert run(conn, FEB).equals(feb)  # idempotent
+    assert set(jan["person_id"]) == {1, 2, 3}  # surrogate, sequential
+
+
+def test_a_person_seen_alone_belongs_to_the_family_household(conn):
+    stage(
+        conn,
+        JAN,
+        [
+            (2, *ALICE, "G1"),
+            (3, *BOB, "G1"),
+            (4, *CHILD, "G1"),
+            (5, *ALICE, "115-A"),
+            (6, *OMAR, "115-B"),
+        ],
+    )
+    jan = run(conn, JAN)
+    alice_alone = jan.filter(pl.col("record_key").str.ends_with(":5"))["household_id"][0]
+    family = jan.filter(pl.col("record_key").str.ends_with(":3"))["household_id"][0]
+    assert alice_alone == family
+    assert jan.filter(pl.col("record_key").str.ends_with(":6"))["household_id"][0] != family
+
+
+def test_a_record_bridging_two_known_persons_merges_them_and_the_oldest_id_survives(conn):
+    born = date(1990, 1, 20)
+    stage(
+        conn,
+        JAN,
+        [
+            (2, "BENALI", "Omar", None, "M", None),  # no birth date
+            (3, "BNALI", "Omar", born, "M", None),
+        ],
+    )  # a typo in the name
+    jan = run(conn, JAN)
+    assert jan["person_id"].n_unique() == 2  # too little to say it is one person
+    stage(conn, FEB, [(2, "BENALI", "Omar", born, "M", None)])  # matches both
+    feb = run(conn, FEB)
+    assert person_of(feb, 2) == 1
+    aliases = conn.execute("SELECT alias_id, person_id FROM identity.person_aliases").fetchall()
+    assert aliases == [(2, 1)]
+    churn = dict(
+        conn.execute(
+            "SELECT kind, n FROM identity.churn WHERE entity = 'person' AND month = ?", [FEB]
+        ).fetchall()
+    )
+    assert churn == {"created": 0, "merged": 1, "split": 0}
+
+
+def _name_token(last: str, first: str) -> str:
+    frame = pl.DataFrame(
+        {
+            "last_name": [last],
+            "first_name": [first],
+            "birth_name": [None],
+            "birth_date": [None],
+            "birth_year_only": [False],
+            "source": ["test"],
+            "record_ref": [None],
+            "household_ref": [None],
+        },
+        schema={
+            "last_name": pl.String,
+            "first_name": pl.String,
+            "birth_name": pl.String,
+            "birth_date": pl.Date,
+            "birth_year_only": pl.Boolean,
+            "source": pl.String,
+            "record_ref": pl.String,
+            "household_ref": pl.String,
+        },
+    )
+    return tokenise(frame, KEY)["tok_name"][0]
+
+
+def test_never_and_always_link_corrections_are_respected(conn):
+    # two brothers, one letter apart and born the same day: the model joins them
+    stage(
+        conn,
+        JAN,
+        [
+            (2, "MARTIN", "Paul", date(1990, 5, 5), "M", None),
+            (3, "MARTIN", "Pau", date(1990, 5, 5), "M", None),
+            (4, "KONE", "Awa", date(1985, 2, 2), "F", None),
+            (5, "TRAORE", "Awa", date(1985, 2, 2), "F", None),
+        ],
+    )
+    first = run(conn, JAN)
+    assert person_of(first, 2) == person_of(first, 3)
+    assert person_of(first, 4) != person_of(first, 5)
+    conn.execute(
+        "INSERT INTO identity.corrections (token_a, token_b, rule, note) VALUES "
+        "(?, ?, 'never', 'brothers'), (?, ?, 'always', 'married name, checked')",
+        [
+            _name_token("MARTIN", "Paul"),
+            _name_token("MARTIN", "Pau"),
+            _name_token("KONE", "Awa"),
+            _name_token("TRAORE", "Awa"),
+        ],
+    )
+    conn.execute("DELETE FROM identity.person_links")
+    again = run(conn, JAN)
+    assert person_of(again, 2) != person_of(again, 3)
+    assert person_of(again, 4) == person_of(again, 5)

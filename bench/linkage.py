@@ -1,12 +1,15 @@
 """Person linkage against the simulator's truth: our keyed-token model and two baselines.
 
 On a generated territory (default: the demo's, 2,000 households, 12 months), every usable row
-is read and mapped exactly as ingestion does, then linked three ways:
+is read and mapped exactly as ingestion does, then linked three ways, all months at once:
   synchro  : `cluster` on keyed tokens with the trained model (the production path);
   (a) hash : one exact keyed hash of normalised name + birth date;
   (b) splink plaintext : Splink's default fuzzy comparisons (Jaro-Winkler names,
       DateOfBirthComparison) on the cleartext names, trained the same unsupervised way.
-Prints pairwise precision / recall / F1, the error on the number of persons, and time.
+Prints pairwise precision / recall / F1, the error on the number of persons, and time; the
+recall of each blocking rule; then runs the production path month by month (staging into
+DuckDB, incremental linkage with stable ids) and prints, per month, persons and households
+found against the truth, and the share of persons who keep their id from one month to the next.
 
     .venv/bin/python bench/linkage.py [--households 2000] [--months 12]
 """
@@ -27,10 +30,12 @@ from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
 from sources import all_sources
 from synchro_dagster.identity import linkage
+from synchro_dagster.identity.persons import link_month, write_month
 from synchro_dagster.identity.tokens import tokenise
 from synchro_dagster.ingest.canonical import canonical
 from synchro_dagster.ingest.read import read_table
-from synchro_dagster.ingest.stage import delivered_files
+from synchro_dagster.ingest.stage import delivered_files, stage_month
+from synchro_dagster.ingest.store import write_source_month
 from synchro_dagster.synthetic import generate
 
 KEY = b"bench-linkage-key-0123456789abcdef"
@@ -145,6 +150,88 @@ def splink_plaintext(rows: pl.DataFrame) -> pl.DataFrame:
         )
 
 
+def blocking_recall(rows: pl.DataFrame) -> None:
+    """Share of the true same-person pairs that each blocking rule (and all together) keeps."""
+    with duckdb.connect() as conn:
+        conn.register("r", rows.select(*linkage.LINK_COLUMNS, "person_id"))
+        true = conn.execute(
+            "SELECT count(*) FROM r a JOIN r b ON a.person_id = b.person_id "
+            "AND a.record_id < b.record_id"
+        ).fetchall()[0][0]
+        conditions = []
+        for rule in linkage.BLOCKING_RULES:
+            sql = (
+                rule.get_blocking_rule("duckdb")
+                .blocking_rule_sql.replace("l.", "a.")
+                .replace("r.", "b.")
+            )
+            conditions.append(f"({sql})")
+            kept = conn.execute(
+                f"SELECT count(*) FROM r a JOIN r b ON a.person_id = b.person_id "
+                f"AND a.record_id < b.record_id AND {sql}"
+            ).fetchall()[0][0]
+            print(f"  blocking {sql:<60} recall {kept / true:.4f}")
+        kept = conn.execute(
+            f"SELECT count(*) FROM r a JOIN r b ON a.person_id = b.person_id "
+            f"AND a.record_id < b.record_id AND ({' OR '.join(conditions)})"
+        ).fetchall()[0][0]
+        print(f"  all blocking rules together{'':<34} recall {kept / true:.4f}")
+
+
+def monthly_production_path(root: Path, months: int) -> None:
+    """Staging then incremental identity, month by month, as the monthly job does it."""
+    landing = root / "landing"
+    truth = pl.read_parquet(root / "truth" / "records.parquet").select(
+        pl.col("file").alias("file_name"),
+        "row_number",
+        pl.col("person_id").alias("true_p"),
+        pl.col("household_id").alias("true_h"),
+    )
+    with duckdb.connect(str(root / "bench.duckdb")) as conn:
+        seconds = []
+        for m in range(months):
+            month = date(2025 + m // 12, m % 12 + 1, 1)
+            for source in all_sources().values():
+                if delivered_files(landing, source, month):
+                    write_source_month(conn, stage_month(landing, source, month, KEY), "bench")
+            t0 = time.perf_counter()
+            write_month(conn, link_month(conn, month))
+            seconds.append(time.perf_counter() - t0)
+        found = conn.sql(
+            "SELECT l.month, l.person_id, h.household_id, f.file_name, "
+            "CAST(split_part(l.record_key, ':', 3) AS BIGINT) AS row_number "
+            "FROM identity.person_links l JOIN identity.households h USING (month, person_id) "
+            "JOIN lineage.files f ON f.sha256 = split_part(l.record_key, ':', 2)"
+        ).pl()
+    both = found.join(truth, on=["file_name", "row_number"])
+    per_month = (
+        both.group_by("month")
+        .agg(
+            pl.col("person_id").n_unique().alias("persons"),
+            pl.col("true_p").n_unique().alias("true"),
+            pl.col("household_id").n_unique().alias("households"),
+            pl.col("true_h").n_unique().alias("true_h"),
+        )
+        .sort("month")
+    )
+    print("month     persons (truth, error)      households (truth, error)   identity time")
+    for row, sec in zip(per_month.iter_rows(named=True), seconds, strict=True):
+        print(
+            f"{row['month']:%Y-%m}   {row['persons']:>6,} ({row['true']:,}, "
+            f"{100 * (row['persons'] / row['true'] - 1):+.1f} %)      "
+            f"{row['households']:>6,} ({row['true_h']:,}, "
+            f"{100 * (row['households'] / row['true_h'] - 1):+.1f} %)      {sec:.1f} s"
+        )
+    ids = both.group_by("month", "true_p").agg(pl.col("person_id").mode().first().alias("id"))
+    nxt = ids.with_columns(pl.col("month").dt.offset_by("1mo")).join(
+        ids.rename({"id": "id_next"}), on=["month", "true_p"]
+    )
+    print(
+        f"persons seen in two consecutive months who keep their id: "
+        f"{(nxt['id'] == nxt['id_next']).mean():.2%} of {nxt.height:,}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--households", type=int, default=2000)
@@ -155,7 +242,9 @@ def main() -> None:
         root = Path(tmp)
         generate(root, date(2025, 1, 1), args.months, args.households, seed=42)
         rows = load(root, args.months)
-    print(f"{rows.height:,} usable records, {rows['person_id'].n_unique():,} true persons")
+        print(f"{rows.height:,} usable records, {rows['person_id'].n_unique():,} true persons")
+        monthly_production_path(root, args.months)
+    blocking_recall(rows)
     t0 = time.perf_counter()
     score("synchro (tokens)", rows, linkage.cluster(rows), time.perf_counter() - t0)
     t0 = time.perf_counter()

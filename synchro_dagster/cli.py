@@ -70,6 +70,12 @@ def parser() -> argparse.ArgumentParser:
     isub = i.add_subparsers(dest="identity_command", required=True)
     t = isub.add_parser("train", help="re-estimate the linkage model on DIR's staged records")
     t.add_argument("--data-dir", type=Path, default=Path("data"))
+    r2 = isub.add_parser(
+        "reset",
+        help="forget every person and household id (corrections kept);"
+        " the next `synchro run` links all months from scratch",
+    )
+    r2.add_argument("--data-dir", type=Path, default=Path("data"))
 
     h = sub.add_parser("prepare-home", help="create the Dagster instance folder for DIR")
     h.add_argument("--data-dir", type=Path, default=Path("data"))
@@ -209,6 +215,23 @@ def demo(data_dir: Path) -> int:
     return 0
 
 
+def reset_identity(data_dir: Path) -> int:
+    import duckdb
+
+    from synchro_dagster.identity.persons import IDENTITY_TABLES
+    from synchro_dagster.settings import Settings
+
+    warehouse = Settings(data_dir=data_dir).warehouse_path
+    with duckdb.connect(str(warehouse)) as conn:
+        for table in IDENTITY_TABLES:
+            conn.execute(f"DROP TABLE IF EXISTS identity.{table}")
+    print(
+        "Person and household ids forgotten (corrections kept). Re-run every month in order:\n"
+        f"  synchro run --data-dir {data_dir}"
+    )
+    return 0
+
+
 def train_identity_model(data_dir: Path) -> int:
     """Trains the linkage model on every staged record (tokens only) and saves model.json."""
     import duckdb
@@ -256,8 +279,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_months(args.data_dir, months)
     if args.command == "demo":
         return demo(args.data_dir)
-    if args.command == "identity":
+    if args.command == "identity" and args.identity_command == "train":
         return train_identity_model(args.data_dir)
+    if args.command == "identity":
+        return reset_identity(args.data_dir)
     if args.command == "prepare-home":
         print(prepare_dagster_home(args.data_dir))
         return 0

@@ -36,6 +36,7 @@ IDENTITY_DDL = (
         rule VARCHAR NOT NULL CHECK (rule IN ('never', 'always')),
         note VARCHAR, created_at TIMESTAMP DEFAULT current_timestamp)""",
 )
+IDENTITY_TABLES = ("person_links", "person_aliases", "households", "household_aliases", "churn")
 RECORD_KEY = "source || ':' || file_sha256 || ':' || row_number"
 
 

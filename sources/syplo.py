@@ -36,17 +36,7 @@ SOURCE = Source(
     values={
         "sex": vocab.SEX,
         "composition": vocab.COMPOSITION_LABELS,
-        "situation": {
-            "Sans abri": "RUE",
-            "Hébergement d'urgence": "MISE_ABRI",
-            "Hôtel": "HOTEL",
-            "Structure d'insertion (CHRS)": "HEB_INSERTION",
-            "Logement temporaire / IML": "LOG_TEMP",
-            "Hébergé chez un tiers": "TIERS",
-            "Squat": "SQUAT",
-            "Sortie d'institution": "INSTITUTION",
-            "Hébergement demandeur d'asile": "ASILE",
-        },
+        "situation": vocab.HOUSING_SITUATION_LABELS,
         "status": {
             "Labellisé": "open",
             "Proposition en cours": "open",

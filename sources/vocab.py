@@ -95,3 +95,16 @@ NAME_COLUMNS = {
     ),
     "sex": ("Sexe", "Genre", "H/F", "Sexe (H/F)"),
 }
+
+# how the Prefecture's and the DALO commission's forms word a housing situation
+HOUSING_SITUATION_LABELS = {
+    "Sans abri": "RUE",
+    "Hébergement d'urgence": "MISE_ABRI",
+    "Hôtel": "HOTEL",
+    "Structure d'insertion (CHRS)": "HEB_INSERTION",
+    "Logement temporaire / IML": "LOG_TEMP",
+    "Hébergé chez un tiers": "TIERS",
+    "Squat": "SQUAT",
+    "Sortie d'institution": "INSTITUTION",
+    "Hébergement demandeur d'asile": "ASILE",
+}

@@ -22,25 +22,15 @@ import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
+from synchro_dagster.identity.tokens import TOKEN_COLUMNS
+
 MODEL_PATH = Path(__file__).with_name("model.json")
 MATCH_THRESHOLD = 0.9  # pairs above this probability are the same person (bench/linkage.py)
+# what the model reads: the identity tokens (partner references aside), sex, and the partner
+# household token used only to train birth-date parameters
 LINK_COLUMNS = (
     "record_id",
-    "tok_last",
-    "tok_last_core",
-    "tok_birth_last",
-    "tok_first",
-    "tok_first_first",
-    "tok_phon_last",
-    "tok_phon_first",
-    "tok_name",
-    "tok_name_sorted",
-    "tok_dob",
-    "tok_dob_swapped",
-    "tok_birth_year",
-    "tok_birth_md",
-    "tok_last_typo",
-    "tok_first_typo",
+    *(c for c in TOKEN_COLUMNS if c not in ("record_token", "household_token")),
     "sex",
     "household_token",
 )

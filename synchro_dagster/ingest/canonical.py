@@ -17,6 +17,7 @@ import polars as pl
 from sources.spec import CODED_FIELDS, DATE_FIELDS, FIELDS, PERSONNE_SEULE, Source, normalise_label
 
 EXCEL_EPOCH = date(1899, 12, 30)
+_TIME = r"(?:[ T]+\d{1,2}[:hH]\d{2}(?::\d{2})?)?"  # "03/02/2025 14:30": a date-time cell as text
 PROGRAMME_SITUATION = {
     "CHU": "MISE_ABRI",
     "HOTEL": "HOTEL",
@@ -40,8 +41,9 @@ def parse_date(raw: pl.Expr) -> pl.Expr:
     s = raw.str.strip_chars()
     serial = s.str.extract(r"^(\d{1,5})(?:\.0+)?$", 1).cast(pl.Int64, strict=False)
     iso = s.str.extract(r"^(\d{4}-\d{2}-\d{2})", 1)
-    slash4 = s.str.extract(r"^(\d{1,2}[/.-]\d{1,2}[/.-]\d{4})$", 1).str.replace_all(r"[.-]", "/")
-    slash2 = s.str.extract(r"^(\d{1,2}[/.-]\d{1,2}[/.-]\d{2})$", 1).str.replace_all(r"[.-]", "/")
+    slash4 = s.str.extract(rf"^(\d{{1,2}}[/.-]\d{{1,2}}[/.-]\d{{4}}){_TIME}$", 1)
+    slash2 = s.str.extract(rf"^(\d{{1,2}}[/.-]\d{{1,2}}[/.-]\d{{2}}){_TIME}$", 1)
+    slash4, slash2 = (d.str.replace_all(r"[.-]", "/") for d in (slash4, slash2))
     return pl.coalesce(
         iso.str.strptime(pl.Date, "%Y-%m-%d", strict=False),
         slash4.str.strptime(pl.Date, "%d/%m/%Y", strict=False),

@@ -2,9 +2,9 @@
 
 Whatever sits above the header (title block, blank rows, merged cells) is
 skipped: the header is the row whose cells best match the source's column
-aliases, on the sheet that matches best. Blank rows and one-cell rows
-(section titles, totals, comments) are not records. Every row keeps the row
-number a person sees when opening the file.
+aliases, on the sheet that matches best. Blank rows, one-cell rows (section
+titles, totals, comments) and totals lines ("Total" then counts) are not
+records. Every row keeps the row number a person sees when opening the file.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ HEADER_SEARCH_ROWS = 40
 SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods"}
 CSV_SUFFIXES = {".csv", ".txt"}
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # an encrypted (password-protected) Office file is an OLE box
+# a totals line starts with "Total", "TOTAL :", "Sous-total", "Effectif total"... then counts
+_TOTALS_LABEL = r"(?i)^\W*(?:sous[\s-]*|effectif\s+|nombre\s+)?tota(?:l|le|ls|les|ux)\b"
+_NAME_FIELDS = ("last_name", "first_name", "full_name", "birth_name")
 
 
 @dataclass
@@ -161,6 +164,18 @@ def _best_header(grid: pl.DataFrame, source: Source) -> tuple[int, int]:
     return best_row, best_score
 
 
+def _totals_line(columns: list[str], positions: dict[str, str]) -> pl.Expr:
+    """The row's first filled cell says "Total" (a name column saying so is a person's name)."""
+    names = {positions[f] for f in _NAME_FIELDS if f in positions}
+    first_filled = pl.coalesce(
+        pl.when(pl.col(c).str.strip_chars().str.len_chars() > 0).then(
+            pl.lit("") if c in names else pl.col(c)
+        )
+        for c in columns
+    )
+    return first_filled.str.contains(_TOTALS_LABEL).fill_null(False)
+
+
 def _locate(
     path: Path, source: Source, sheet: str | None, grid_numbers: tuple[pl.DataFrame, list[int]]
 ) -> RawTable:
@@ -203,8 +218,8 @@ def _locate(
     filled = pl.sum_horizontal(
         [pl.col(c).str.strip_chars().str.len_chars().fill_null(0) > 0 for c in grid.columns]
     )
-    # blank rows and one-cell rows (titles, totals, comments) are not records
-    kept = body.filter(filled > 1)
+    # blank rows and one-cell rows (titles, totals, comments) are not records, nor totals lines
+    kept = body.filter((filled > 1) & ~_totals_line(grid.columns, positions))
     if kept.height == 0:
         raise FileRejected(
             path,

@@ -15,19 +15,19 @@ KEY = b"stable-ids-test-key-0123456789abcdef"
 JAN, FEB = date(2025, 1, 1), date(2025, 2, 1)
 
 
-def stage(conn: duckdb.DuckDBPyConnection, month: date, rows: list[tuple]) -> None:
-    """rows: (row_number, last, first, birth_date, sex, household_ref) into staging.test."""
-    raw = pl.DataFrame(
+def identities(rows: list[tuple]) -> pl.DataFrame:
+    """(last, first, birth_date, household_ref) -> the canonical identity columns."""
+    return pl.DataFrame(
         [
             {
-                "last_name": r[1],
-                "first_name": r[2],
+                "last_name": r[0],
+                "first_name": r[1],
                 "birth_name": None,
-                "birth_date": r[3],
+                "birth_date": r[2],
                 "birth_year_only": False,
                 "source": "test",
                 "record_ref": None,
-                "household_ref": r[5],
+                "household_ref": r[3],
             }
             for r in rows
         ],
@@ -42,6 +42,11 @@ def stage(conn: duckdb.DuckDBPyConnection, month: date, rows: list[tuple]) -> No
             "household_ref": pl.String,
         },
     )
+
+
+def stage(conn: duckdb.DuckDBPyConnection, month: date, rows: list[tuple]) -> None:
+    """rows: (row_number, last, first, birth_date, sex, household_ref) into staging.test."""
+    raw = identities([(r[1], r[2], r[3], r[5]) for r in rows])
     staged = pl.concat(
         [
             tokenise(raw, KEY),
@@ -148,29 +153,7 @@ def test_a_record_bridging_two_known_persons_merges_them_and_the_oldest_id_survi
 
 
 def _name_token(last: str, first: str) -> str:
-    frame = pl.DataFrame(
-        {
-            "last_name": [last],
-            "first_name": [first],
-            "birth_name": [None],
-            "birth_date": [None],
-            "birth_year_only": [False],
-            "source": ["test"],
-            "record_ref": [None],
-            "household_ref": [None],
-        },
-        schema={
-            "last_name": pl.String,
-            "first_name": pl.String,
-            "birth_name": pl.String,
-            "birth_date": pl.Date,
-            "birth_year_only": pl.Boolean,
-            "source": pl.String,
-            "record_ref": pl.String,
-            "household_ref": pl.String,
-        },
-    )
-    return tokenise(frame, KEY)["tok_name"][0]
+    return tokenise(identities([(last, first, None, None)]), KEY)["tok_name"][0]
 
 
 def test_never_and_always_link_corrections_are_respected(conn):

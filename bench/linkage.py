@@ -34,7 +34,7 @@ from synchro_dagster.identity.persons import link_month, write_month
 from synchro_dagster.identity.tokens import tokenise
 from synchro_dagster.ingest.canonical import canonical
 from synchro_dagster.ingest.read import read_table
-from synchro_dagster.ingest.stage import delivered_files, stage_month
+from synchro_dagster.ingest.stage import age_band, delivered_files, stage_month
 from synchro_dagster.ingest.store import write_source_month
 from synchro_dagster.synthetic import generate
 
@@ -57,7 +57,9 @@ def load(root: Path, months: int) -> pl.DataFrame:
                 canon = canonical(frame, source, month).filter(pl.col("reasons").list.len() == 0)
                 frames.append(
                     canon.with_columns(
-                        pl.lit(source.id).alias("source"), pl.lit(month).alias("month")
+                        pl.lit(source.id).alias("source"),
+                        pl.lit(month).alias("month"),
+                        age_band(),
                     )
                 )
     rows = (

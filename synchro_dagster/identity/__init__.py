@@ -33,5 +33,7 @@ def resolve_persons(records: pl.DataFrame, key: bytes) -> pl.DataFrame:
     )
     sex = records["sex"] if "sex" in records.columns else pl.Series([None] * n, dtype=pl.String)
     linkable = pl.concat([records.select("record_id"), tokenise(inputs, key)], how="horizontal")
-    linkable = linkable.with_columns(sex.cast(pl.String).alias("sex"))
+    linkable = linkable.with_columns(
+        sex.cast(pl.String).alias("sex"), pl.lit(None, pl.String).alias("age_band")
+    )
     return cluster(linkable).rename({"cluster_id": "person_id"})

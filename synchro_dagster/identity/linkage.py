@@ -32,6 +32,7 @@ LINK_COLUMNS = (
     "record_id",
     *(c for c in TOKEN_COLUMNS if c not in ("record_token", "household_token")),
     "sex",
+    "age_band",
     "household_token",
 )
 
@@ -93,7 +94,20 @@ def comparisons() -> list[cl.CustomComparison]:
         ],
     )
     sex = cl.ExactMatch("sex")
-    return [last, first, birth, sex]
+    # an age band says something only when a birth date is missing (maraudes: an estimated age)
+    age = cl.CustomComparison(
+        output_column_name="age_band",
+        comparison_levels=[
+            cll.NullLevel("age_band"),
+            cll.CustomLevel(
+                "tok_birth_year_l IS NOT NULL AND tok_birth_year_r IS NOT NULL",
+                "both birth dates known: the band adds nothing",
+            ),
+            cll.ExactMatchLevel("age_band"),
+            cll.ElseLevel(),
+        ],
+    )
+    return [last, first, birth, sex, age]
 
 
 BLOCKING_RULES = (

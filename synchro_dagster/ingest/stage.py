@@ -163,7 +163,13 @@ def _check_period(path: Path, source: Source, canon: pl.DataFrame, month: date) 
         )
 
 
-def _age_band(age: pl.Expr) -> pl.Expr:
+def age_band() -> pl.Expr:
+    """Age band at the event, from the birth date (or year), else from the age typed."""
+    years = ((pl.col("event_date") - pl.col("birth_date")).dt.total_days() / 365.25).floor()
+    return _band(pl.coalesce(years.cast(pl.Int64), pl.col("age"))).alias("age_band")
+
+
+def _band(age: pl.Expr) -> pl.Expr:
     return (
         pl.when(age < 18)
         .then(pl.lit("0-17"))
@@ -186,7 +192,6 @@ def _split(
     rows: pl.DataFrame, source: Source, month: date, key: bytes
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     tokens = tokenise(rows.with_columns(pl.lit(source.id).alias("source")), key)
-    years = ((pl.col("event_date") - pl.col("birth_date")).dt.total_days() / 365.25).floor()
     quality = (
         pl.when(pl.col("birth_date").is_not_null() & ~pl.col("birth_year_only"))
         .then(pl.lit("full"))
@@ -202,7 +207,7 @@ def _split(
         pl.lit(source.id).alias("source"),
         pl.lit(month).alias("month"),
         quality.alias("birth_date_quality"),
-        _age_band(pl.coalesce(years.cast(pl.Int64), pl.col("age"))).alias("age_band"),
+        age_band(),
     )
     ok = candidates.filter(pl.col("reasons").list.len() == 0)
     staged = ok.select(columns).cast(schema)

@@ -57,6 +57,7 @@ def stage(conn: duckdb.DuckDBPyConnection, month: date, rows: list[tuple]) -> No
                     "file_sha256": [f"sha-{month:%m}"] * len(rows),
                     "row_number": [r[0] for r in rows],
                     "sex": [r[4] for r in rows],
+                    "age_band": [None] * len(rows),
                 }
             ),
         ],

@@ -1,0 +1,236 @@
+"""Keyed identity tokens: what meets, what stays apart, and that nothing readable is left."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from datetime import date
+
+import polars as pl
+import pytest
+
+from synchro_dagster.identity import normalise as nm
+from synchro_dagster.identity.tokens import TOKEN_CHARS, TOKEN_COLUMNS, keyed, tokenise
+
+KEY = b"tokens-test-key-0123456789abcdef"
+HEX_TOKENS = re.compile(rf"^[0-9a-f]{{{TOKEN_CHARS}}}( [0-9a-f]{{{TOKEN_CHARS}}})*$")
+
+
+def people(*rows: tuple, source: str = "sne") -> pl.DataFrame:
+    """(last name, first name, birth date[, birth name]) -> the input `tokenise` expects."""
+    return pl.DataFrame(
+        [
+            {
+                "last_name": r[0],
+                "first_name": r[1],
+                "birth_name": r[3] if len(r) > 3 else None,
+                "birth_date": r[2],
+                "birth_year_only": r[2] is not None and (r[2].day, r[2].month) == (1, 1),
+                "source": source,
+                "record_ref": f"D{i}",
+                "household_ref": "G1",
+            }
+            for i, r in enumerate(rows)
+        ],
+        schema={
+            "last_name": pl.String,
+            "first_name": pl.String,
+            "birth_name": pl.String,
+            "birth_date": pl.Date,
+            "birth_year_only": pl.Boolean,
+            "source": pl.String,
+            "record_ref": pl.String,
+            "household_ref": pl.String,
+        },
+    )
+
+
+def test_same_value_same_token_and_another_key_another_token():
+    row = ("Martin", "Jean", date(1980, 5, 4))
+    a, b = tokenise(people(row), KEY), tokenise(people(row), KEY)
+    other = tokenise(people(row), b"another-key-0123456789")
+    assert a.equals(b)
+    for column in TOKEN_COLUMNS:
+        if a[column][0] is not None:
+            assert a[column][0] != other[column][0], column
+
+
+def test_tokens_are_hmac_sha256_under_the_key():
+    """Keyed, not a plain hash: the token is HMAC-SHA256(key, namespace:value), cut to 32 hex."""
+    long_key = b"k" * 100  # longer than SHA-256's block: HMAC hashes the key first
+    for key in (KEY, long_key):
+        t = tokenise(people(("Martin", "Jean", date(1980, 5, 4))), key)
+        expected = hmac.new(key, b"name:MARTIN", hashlib.sha256).hexdigest()[:TOKEN_CHARS]
+        assert t["tok_last"][0] == expected == keyed(key, "name", "MARTIN")
+        dob = hmac.new(key, b"dob:1980-05-04", hashlib.sha256).hexdigest()[:TOKEN_CHARS]
+        assert t["tok_dob"][0] == dob
+    assert (
+        tokenise(people(("Martin", "Jean", None)), KEY)["tok_last"][0]
+        != hashlib.sha256(b"name:MARTIN").hexdigest()[:TOKEN_CHARS]
+    )
+
+
+def test_tokens_are_hex_and_carry_no_cleartext():
+    t = tokenise(people(("Lefèvre", "Marie-Claire", date(1965, 5, 12), "Durand")), KEY)
+    values = [v for v in t.row(0) if v is not None]
+    assert len(values) == len(TOKEN_COLUMNS)  # a full identity fills every token
+    for value in values:
+        # lower-case hex only (typo forms: several tokens in one cell): no letter of a name, no
+        # date separator, no upper-case record number can be left in clear
+        assert HEX_TOKENS.match(value), value
+
+
+@pytest.mark.parametrize("key", [b"", b"short", b"x" * 15])
+def test_a_key_shorter_than_16_bytes_is_refused(key):
+    with pytest.raises(ValueError, match="too short"):
+        tokenise(people(("A", "B", None)), key)
+
+
+def test_a_16_byte_key_is_enough():
+    assert tokenise(people(("A", "B", None)), b"x" * 16).height == 1
+
+
+def test_accent_case_hyphen_and_space_variants_share_tok_last():
+    t = tokenise(
+        people(
+            ("Lefèvre", "Jean-Pierre", None),
+            ("LEFEVRE", "JEAN PIERRE", None),
+            ("  le-fèvre ", "jean-pierre", None),
+            ("Le Fèvre", "Jean  Pierre", None),
+            ("LEFÈVRE", "JEAN-PIERRE", None),
+        ),
+        KEY,
+    )
+    assert t["tok_last"].n_unique() == 1 and t["tok_first"].n_unique() == 1
+    assert t["tok_first_first"][0] == keyed(KEY, "name", "JEAN")  # Jean-Pierre -> Jean
+
+
+def test_particles_give_the_same_core_name():
+    t = tokenise(
+        people(
+            ("DE LA FONTAINE", "Marie", None),
+            ("Fontaine", "Marie", None),
+            ("de la Fontaine", "Marie", None),
+            ("EL IDRISSI", "Karim", None),
+            ("Idrissi", "Karim", None),
+        ),
+        KEY,
+    )
+    core = t["tok_last_core"].to_list()
+    assert core[0] == core[1] == core[2] and core[3] == core[4] and core[0] != core[3]
+    assert t["tok_last"][0] != t["tok_last"][1]  # the full name still tells them apart
+
+
+def test_swapped_first_and_last_names_share_tok_name_sorted():
+    t = tokenise(people(("Diallo", "Aminata", None), ("AMINATA", "DIALLO", None)), KEY)
+    assert t["tok_name_sorted"][0] == t["tok_name_sorted"][1]
+    assert t["tok_name"][0] != t["tok_name"][1]
+    assert t["tok_last"][0] == t["tok_first"][1]  # names share one namespace across columns
+
+
+def test_birth_name_is_tokenised_like_a_last_name():
+    t = tokenise(people(("Martin", "Sophie", None, "Durand"), ("Durand", "Sophie", None)), KEY)
+    assert t["tok_birth_last"][0] == t["tok_last"][1]
+
+
+def test_day_month_swap_meets_tok_dob_swapped():
+    t = tokenise(
+        people(
+            ("A", "B", date(1985, 3, 7)),
+            ("A", "B", date(1985, 7, 3)),
+            ("A", "B", date(1985, 3, 25)),  # day > 12: no swapped form exists
+            ("A", "B", date(1985, 4, 4)),  # day == month: swapping changes nothing
+        ),
+        KEY,
+    )
+    assert t["tok_dob_swapped"][0] == t["tok_dob"][1]
+    assert t["tok_dob_swapped"][1] == t["tok_dob"][0]
+    assert t["tok_dob_swapped"][2] is None and t["tok_dob_swapped"][3] is None
+    assert t["tok_birth_md"][0] != t["tok_birth_md"][1]
+
+
+def test_first_of_january_placeholder_keeps_only_the_year():
+    t = tokenise(
+        people(("A", "B", date(1985, 3, 7)), ("A", "B", date(1985, 1, 1)), ("A", "B", None)), KEY
+    )
+    assert t["tok_dob"][1] is None and t["tok_birth_md"][1] is None
+    assert t["tok_dob_swapped"][1] is None
+    assert t["tok_birth_year"][1] == t["tok_birth_year"][0] == keyed(KEY, "year", "1985")
+    assert t["tok_birth_year"][2] is None and t["tok_dob"][2] is None
+
+
+def test_birth_date_and_record_number_never_share_a_token():
+    """Namespaces keep kinds apart: a record number that looks like a date is not that date."""
+    t = tokenise(people(("A", "B", date(1985, 3, 7))), KEY)
+    assert keyed(KEY, "dob", "1985-03-07") == t["tok_dob"][0]
+    assert keyed(KEY, "record", "1985-03-07") != t["tok_dob"][0]
+    assert t["record_token"][0] == keyed(KEY, "record", "sne:D0")  # the source is part of it
+
+
+def test_names_one_typo_apart_share_a_typo_form():
+    t = tokenise(
+        people(
+            ("MARTIN", "Jean", None),
+            ("MARTN", "Jaen", None),  # deletion; transposition
+            ("MARITN", "Jean", None),  # transposition
+            ("MARTINN", "Jean", None),  # insertion
+            ("DURAND", "Paul", None),
+        ),
+        KEY,
+    )
+    forms = [set(v.split(" ")) for v in t["tok_last_typo"]]
+    assert forms[0] & forms[1] and forms[0] & forms[2] and forms[0] & forms[3]
+    assert not forms[0] & forms[4]
+    first = [set(v.split(" ")) for v in t["tok_first_typo"]]
+    assert first[0] & first[1]
+
+
+# ----------------------------------------------------------------- phonetic code
+def phonetic(*names: str) -> list[str]:
+    return pl.DataFrame({"n": list(names)}).select(nm.phonetic(pl.col("n")))["n"].to_list()
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("LEFEBVRE", "LEFEVRE"),
+        ("MOHAMED", "MOHAMMED"),
+        ("KEVIN", "QUEVIN"),
+        ("PHILIPPE", "FILIPE"),
+        ("GAUTHIER", "GAUTIER"),
+        ("CATHERINE", "KATHERINE"),
+        ("DUPONT", "DUPOND"),
+        ("ROUSSEAU", "ROUSSO"),
+        ("THOMAS", "TOMAS"),
+        ("SCHMITT", "CHMIT"),
+        ("BERNARD", "BERNART"),
+        ("GERARD", "JERARD"),
+        ("YANNICK", "IANNIK"),
+        ("LAURENT", "LORENT"),
+        ("GUILLAUME", "GILLAUME"),
+        ("SYLVIE", "SILVIE"),
+        ("VINCENT", "VINSENT"),
+        ("HUGO", "UGO"),
+        ("MICHEL", "MICHELLE"),
+        ("LEROY", "LEROI"),
+    ],
+)
+def test_phonetic_code_joins_french_spellings(a, b):
+    code_a, code_b = phonetic(a, b)
+    assert code_a == code_b
+
+
+def test_phonetic_code_keeps_different_names_apart():
+    names = ["MARTIN", "MARCHAND", "DIALLO", "DIARRA", "PETIT", "PETITJEAN", "BERNARD", "BENARD"]
+    assert len(set(phonetic(*names))) == len(names)
+
+
+def test_phonetic_code_never_empties_a_name():
+    assert phonetic("H", "EH", "ES") == ["H", "EH", "ES"]  # nothing heard: the name itself
+
+
+def test_phonetic_tokens_meet_across_spellings():
+    t = tokenise(people(("Lefebvre", "Kévin", None), ("LEFEVRE", "Quevin", None)), KEY)
+    assert t["tok_phon_last"].n_unique() == 1 and t["tok_phon_first"].n_unique() == 1
+    assert t["tok_last"].n_unique() == 2

@@ -26,6 +26,7 @@ OWNERS = ["team:observatoire"]
 CODE_VERSION = "1"
 VOLUME_TOLERANCE = 0.5  # a month outside ±50 % of the trailing mean is worth a look
 TRAILING_MONTHS = 3
+VOLUME_MIN_ROWS = 30  # below this trailing mean, month-to-month swings say nothing
 
 
 def staging_asset(source: Source, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -262,7 +263,7 @@ def _checks(
         results.append(
             dg.AssetCheckResult(
                 check_name="volume",
-                passed=abs(ratio - 1) <= VOLUME_TOLERANCE,
+                passed=abs(ratio - 1) <= VOLUME_TOLERANCE or mean < VOLUME_MIN_ROWS,
                 severity=dg.AssetCheckSeverity.WARN,
                 metadata={
                     "rows_staged": int(current["rows_staged"][0]),

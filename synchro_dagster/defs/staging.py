@@ -94,6 +94,15 @@ def staging_asset(source: Source, partitions: dg.PartitionsDefinition) -> dg.Ass
                     "what to do": problem.fix,
                 },
             ) from None
+        except Exception as exc:  # its text may quote a partner's cell: never let it through
+            raise dg.Failure(
+                description=(
+                    f"{source.id} {month:%Y-%m} could not be staged: internal error "
+                    f"{type(exc).__name__} (message withheld, it may quote partner "
+                    "data). Reproduce with synchro_dagster.ingest.stage.stage_month "
+                    "on this source-month in a restricted session."
+                ),
+            ) from None
         with duckdb.get_connection() as conn:
             write_source_month(conn, result, context.run.run_id)
             checks = _checks(conn, source, month, synchro.max_rejection_rate)

@@ -11,42 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SITUATIONS: tuple[str, ...] = (
-    "RUE",
-    "MISE_ABRI",
-    "HOTEL",
-    "HEB_INSERTION",
-    "ASILE",
-    "LOG_TEMP",
-    "INSTITUTION",
-    "SQUAT",
-    "TIERS",
-)
-"""Homeless situations of DOMAIN §3 (LOGE and INCONNU are not homeless)."""
-
-COMPOSITIONS: tuple[str, ...] = (
-    "homme_seul",
-    "femme_seule",
-    "couple_sans_enfant",
-    "famille_monoparentale",
-    "couple_avec_enfants",
-    "groupe_adultes",
-    "mineur_isole",
-)
-
 HOUSING_KINDS: tuple[str, ...] = ("social", "private", "adapted", "housing_first")
-
-SOURCES: tuple[str, ...] = (
-    "siao_insertion",
-    "siao_urgence",
-    "maraudes",
-    "accueils_jour",
-    "hebergement",
-    "logement_accompagne",
-    "syplo",
-    "sne",
-    "dalo",
-)
 
 
 @dataclass(frozen=True)

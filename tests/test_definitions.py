@@ -174,3 +174,33 @@ def test_sensor_skips_files_already_staged_but_records_their_landing(defs, tmp_p
     tick = _sensor_tick(defs, tmp_path, None)
     assert not tick.run_requests
     assert [e.asset_key.to_user_string() for e in tick.asset_events] == ["landing/sne"]
+
+
+def test_an_unexpected_error_never_reaches_dagster_with_its_text(tmp_path, monkeypatch):
+    from synchro_dagster.defs import staging
+
+    folder = tmp_path / "landing" / "2025-03" / "sne"
+    folder.mkdir(parents=True)
+    (folder / "sne_demandes_21_2025-03.csv").write_text("NUM_UNIQUE;NOM\n1;A\n")
+
+    def boom(*_args, **_kwargs):
+        raise ValueError("could not parse 'DUPONT Marie 12/05/1980'")
+
+    monkeypatch.setattr(staging, "stage_month", boom)
+    monkeypatch.setenv("SYNCHRO_PSEUDONYMISATION_KEY", "k" * 40)
+    settings = Settings(data_dir=tmp_path, first_month="2025-01")
+    defs = build_definitions(settings)
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def("monthly_job").execute_in_process(
+            partition_key="2025-03",
+            instance=instance,
+            raise_on_error=False,
+            asset_selection=[dg.AssetKey(["staging", "sne"])],
+        )
+        failure = next(e for e in result.all_events if e.is_step_failure)
+        stored = " ".join(
+            str(r.event_log_entry) for r in instance.get_records_for_run(result.run_id).records
+        )
+    error = failure.step_failure_data.error
+    assert "ValueError" in error.message and "message withheld" in error.message
+    assert "DUPONT" not in stored and "12/05/1980" not in stored

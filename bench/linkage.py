@@ -199,6 +199,10 @@ def monthly_production_path(root: Path, months: int) -> None:
             t0 = time.perf_counter()
             write_month(conn, link_month(conn, month))
             seconds.append(time.perf_counter() - t0)
+        merged = conn.sql(
+            "SELECT month, alias_id AS id FROM identity.person_aliases UNION ALL "
+            "SELECT month, person_id FROM identity.person_aliases"
+        ).pl()
         found = conn.sql(
             "SELECT l.month, l.person_id, h.household_id, f.file_name, "
             "CAST(split_part(l.record_key, ':', 3) AS BIGINT) AS row_number "
@@ -231,6 +235,17 @@ def monthly_production_path(root: Path, months: int) -> None:
     print(
         f"persons seen in two consecutive months who keep their id: "
         f"{(nxt['id'] == nxt['id_next']).mean():.2%} of {nxt.height:,}"
+    )
+    # untouched: no merge of the next month involved the person's id
+    untouched = nxt.join(
+        merged.rename({"month": "next"}).with_columns(touched=pl.lit(True)),
+        left_on=["month", "id"],
+        right_on=["next", "id"],
+        how="left",
+    ).filter(pl.col("touched").is_null())
+    print(
+        f"... of whom no new evidence merged the id: "
+        f"{(untouched['id'] == untouched['id_next']).mean():.2%} of {untouched.height:,}"
     )
 
 

@@ -131,7 +131,7 @@ def canonical(df: pl.DataFrame, source: Source, month: date) -> pl.DataFrame:
             )
         typed.append(parsed.alias(f"_{name}"))
         reasons.append(
-            pl.when(pl.col(name).is_not_null() & parsed.is_null()).then(
+            pl.when(pl.col(name).is_not_null() & pl.col(f"_{name}").is_null()).then(
                 pl.lit(f"unparseable_date:{name}")
             )
         )
@@ -154,10 +154,12 @@ def canonical(df: pl.DataFrame, source: Source, month: date) -> pl.DataFrame:
         .cast(pl.Int64, strict=False)
     )
     reasons.append(
-        pl.when(pl.col("age").is_not_null() & age.is_null()).then(pl.lit("unparseable_number:age"))
+        pl.when(pl.col("age").is_not_null() & pl.col("_age").is_null()).then(
+            pl.lit("unparseable_number:age")
+        )
     )
     reasons.append(
-        pl.when(pl.col("household_size").is_not_null() & size.is_null()).then(
+        pl.when(pl.col("household_size").is_not_null() & pl.col("_household_size").is_null()).then(
             pl.lit("unparseable_number:household_size")
         )
     )
@@ -169,7 +171,7 @@ def canonical(df: pl.DataFrame, source: Source, month: date) -> pl.DataFrame:
         if name in source.values and name not in empty:
             mapped = code_lookup(pl.col(name), source.values[name])
             reasons.append(
-                pl.when(pl.col(name).is_not_null() & mapped.is_null()).then(
+                pl.when(pl.col(name).is_not_null() & pl.col(f"_{name}").is_null()).then(
                     pl.lit(f"unknown_code:{name}")
                 )
             )
@@ -202,7 +204,8 @@ def canonical(df: pl.DataFrame, source: Source, month: date) -> pl.DataFrame:
     evidence = pl.coalesce(
         [pl.lit(end) if e == "month_end" else pl.col(f"_{e}") for e in source.evidence]
     )
-    reasons.append(pl.when(evidence.is_null()).then(pl.lit("missing_date:event_date")))
+    df = df.with_columns(evidence.alias("_evidence"))  # computed once, read twice below
+    reasons.append(pl.when(pl.col("_evidence").is_null()).then(pl.lit("missing_date:event_date")))
 
     placeholder = (pl.col("_birth_date").dt.day() == 1) & (pl.col("_birth_date").dt.month() == 1)
     return df.select(
@@ -222,7 +225,7 @@ def canonical(df: pl.DataFrame, source: Source, month: date) -> pl.DataFrame:
         composition.alias("composition"),
         pl.col("_household_size").alias("household_size"),
         situation.alias("situation"),
-        evidence.alias("event_date"),
+        pl.col("_evidence").alias("event_date"),
         pl.lit(source.need_type, pl.String).alias("need_type"),
         pl.col("_status").alias("need_status"),
         pl.col("_need_since").alias("need_since"),

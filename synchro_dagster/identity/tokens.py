@@ -68,30 +68,29 @@ class _Keyed:
 def _tokenise_namespace(
     keys: pl.DataFrame, columns: list[str], keyed_: _Keyed, namespace: str
 ) -> list[pl.Series]:
-    """HMAC of each distinct value once across the columns sharing a namespace.
-
-    A list column (the forms of a name one typo away) becomes its tokens, sorted and joined
-    by spaces."""
-    values = {c: keys[c].to_frame("v").with_row_index("i") for c in columns}
-    values = {
-        c: (f.explode("v") if f.schema["v"] == pl.List(pl.String) else f) for c, f in values.items()
-    }
-    distinct = pl.concat([f["v"] for f in values.values()]).drop_nulls().unique()
+    """HMAC of each distinct value once across the columns sharing a namespace."""
+    distinct = pl.concat([keys[c] for c in columns]).drop_nulls().unique()
     table = pl.DataFrame(
         {"v": distinct, "t": keyed_.tokens(namespace, distinct.to_list())},
         schema={"v": pl.String, "t": pl.String},
     )
-    out = []
-    for c, frame in values.items():
-        joined = frame.join(table, on="v", how="left", maintain_order="left")
-        if keys.schema[c] == pl.List(pl.String):
-            joined = (
-                joined.group_by("i", maintain_order=True)
-                .agg(pl.col("t").drop_nulls().sort().str.join(" "))
-                .with_columns(pl.col("t").replace("", None))
-            )
-        out.append(joined.get_column("t").alias(c))
-    return out
+    return [
+        keys[c]
+        .to_frame("v")
+        .join(table, on="v", how="left", maintain_order="left")
+        .get_column("t")
+        .alias(c)
+        for c in columns
+    ]
+
+
+def _typo_tokens(names: pl.Series, keyed_: _Keyed) -> pl.Series:
+    """Each distinct normalised name -> its forms one typo away, keyed, sorted, space-joined."""
+    forms = {
+        v: " ".join(sorted(set(keyed_.tokens("typo", nm.one_typo_away(v)))))
+        for v in names.drop_nulls().unique().to_list()
+    }
+    return names.replace_strict(forms, default=None, return_dtype=pl.String)
 
 
 _FORMS = {  # which normalised forms each name column needs
@@ -99,13 +98,11 @@ _FORMS = {  # which normalised forms each name column needs
         "compact": nm.compact,
         "core": nm.without_particles,
         "phon": lambda c: nm.phonetic(nm.compact(c)),
-        "typo": nm.compact,
     },
     "first_name": {
         "compact": nm.compact,
         "first": nm.first_part,
         "phon_first": lambda c: nm.phonetic(nm.first_part(c)),
-        "typo": nm.compact,
     },
     "birth_name": {"compact": nm.compact},
 }
@@ -118,10 +115,6 @@ def _spellings(values: pl.Series, column: str) -> pl.DataFrame:
     forms = distinct.with_columns(
         form(cleaned).alias(f"{column}_{name}") for name, form in _FORMS[column].items()
     )
-    if f"{column}_typo" in forms.columns:
-        forms = forms.with_columns(
-            pl.col(f"{column}_typo").map_elements(nm.one_typo_away, return_dtype=pl.List(pl.String))
-        )
     return forms
 
 
@@ -162,8 +155,6 @@ def identity_keys(df: pl.DataFrame) -> pl.DataFrame:
         pl.when(swappable).then(dob.dt.strftime("%Y-%d-%m")).alias("tok_dob_swapped"),
         dob.dt.year().cast(pl.String).alias("tok_birth_year"),
         pl.when(full).then(dob.dt.strftime("%m-%d")).alias("tok_birth_md"),
-        pl.col("last_name_typo").alias("tok_last_typo"),
-        pl.col("first_name_typo").alias("tok_first_typo"),
     )
 
 
@@ -184,8 +175,6 @@ _NAMESPACE = {
     "tok_dob_swapped": "dob",
     "tok_birth_year": "year",
     "tok_birth_md": "md",
-    "tok_last_typo": "typo",
-    "tok_first_typo": "typo",
 }
 
 
@@ -196,11 +185,13 @@ def tokenise(df: pl.DataFrame, key: bytes) -> pl.DataFrame:
     keys = identity_keys(df)
     keyed_ = _Keyed(key)
     by_namespace: dict[str, list[str]] = {}
-    for column in TOKEN_COLUMNS:
+    for column in _NAMESPACE:
         by_namespace.setdefault(_NAMESPACE[column], []).append(column)
     series = {
         s.name: s
         for namespace, columns in by_namespace.items()
         for s in _tokenise_namespace(keys, columns, keyed_, namespace)
     }
+    series["tok_last_typo"] = _typo_tokens(keys["tok_last"], keyed_).alias("tok_last_typo")
+    series["tok_first_typo"] = _typo_tokens(keys["tok_first"], keyed_).alias("tok_first_typo")
     return pl.DataFrame([series[c] for c in TOKEN_COLUMNS])

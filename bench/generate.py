@@ -61,7 +61,7 @@ def main() -> None:
         out = subprocess.run(
             [sys.executable, __file__, "--one", str(households), str(months)],
             check=True,
-            capture_output=True,
+            stdout=subprocess.PIPE,  # stderr passes through: a failing scenario shows why
             text=True,
         ).stdout
         r = json.loads(out.strip().splitlines()[-1])

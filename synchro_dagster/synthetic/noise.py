@@ -74,6 +74,8 @@ def typo(rng: random.Random, text: str) -> str:
     if op < 0.8:
         return text[:i] + c + text[i:]
     j = i - 1
+    if strip_accents(text[j]).lower() == strip_accents(c).lower():
+        return text[:i] + c + text[i:]  # swapping two identical letters would change nothing
     return text[:j] + text[i] + text[j] + text[i + 1 :]
 
 
@@ -108,11 +110,12 @@ def render(
         elif rng.random() < rates.usage_name_shown:
             last = ident.usage_last_name
             noise.append("usage_name")
-    if rng.random() < rates.typo_first_name:
-        first = typo(rng, first)
+    # a name too short to mistype (LE) stays as it is, and is not flagged
+    if rng.random() < rates.typo_first_name and (typed := typo(rng, first)) != first:
+        first = typed
         noise.append("typo_first_name")
-    if rng.random() < rates.typo_last_name:
-        last = typo(rng, last)
+    if rng.random() < rates.typo_last_name and (typed := typo(rng, last)) != last:
+        last = typed
         noise.append("typo_last_name")
     if rng.random() < profile.accents_lost:
         first, last = strip_accents(first), strip_accents(last)

@@ -420,6 +420,7 @@ class Territory:
         elif hh.composition in COUPLES and rng.random() < p.separation_rate:
             man_id = hh.members[0]
             hh.members.remove(man_id)
+            out[0].members = tuple(hh.members)  # this month he is listed in his new household only
             hh.composition = "famille_monoparentale" if len(hh.members) > 1 else "femme_seule"
             new = self._new_household(month, p.entry_situation, "homme_seul", [man_id])
             day = rng.randint(1, 28)

@@ -1,246 +1,557 @@
-"""The simulated territory: deterministic, readable by partner tools, consistent with its truth."""
+"""The simulated territory: deterministic, readable by partner tools, consistent with its truth.
+
+One small territory (300 households, 4 months) is generated once for the module;
+its files are read once, with the reader a partner would use, into `Sheet`s.
+"""
 
 from __future__ import annotations
 
 import csv
+import math
+import random
 import unicodedata
-from datetime import date
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import openpyxl
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from synchro_dagster.synthetic import TerritoryParams, generate
-from synchro_dagster.synthetic.layouts import HEBERGEMENT, MARAUDES, SIAO_INSERTION, SNE, SYPLO
+from synchro_dagster.synthetic import layouts as L
+from synchro_dagster.synthetic.names import Identity
+from synchro_dagster.synthetic.noise import render
+from synchro_dagster.synthetic.params import SourceProfile
 
 START = date(2025, 1, 1)
-HOUSEHOLDS = 400
+MONTHS = 4
+HOUSEHOLDS = 300
+SEED = 7
 PARAMS = TerritoryParams()
+EXCEL_EPOCH = date(1899, 12, 30)
+LAYOUTS: tuple[L.Layout, ...] = (
+    L.SIAO_INSERTION,
+    L.SIAO_URGENCE,
+    L.MARAUDES,
+    *L.ACCUEILS_JOUR,
+    *L.HEBERGEMENT.values(),
+    L.LOGEMENT_ACCOMPAGNE,
+    L.SYPLO,
+    L.SNE,
+    L.DALO,
+)
+NAME_KEYS = ("nom", "prenom", "nom_prenom", "nom_naissance")
+DATE_NOISE = {
+    "missing_birth_date",
+    "age_instead_of_birth_date",
+    "day_month_swapped",
+    "year_off_by_one",
+    "placeholder_birth_date",
+}
 
 
-@pytest.fixture(scope="module")
-def territory(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("territory")
-    generate(out, START, 4, households=HOUSEHOLDS, seed=7)
-    return out
+# ------------------------------------------------------------------ reading the files
+@dataclass
+class Sheet:
+    """One delivered file as its partner's reader shows it; rows[0] is line / row 1."""
+
+    layout: L.Layout
+    rows: list[list]
+    header: int  # index in `rows` of the header line
+
+    def index(self, key: str) -> int | None:
+        return next((i for i, c in enumerate(self.layout.columns) if c.key == key), None)
+
+    def cell(self, row_number: int, key: str):
+        i = self.index(key)
+        return None if i is None else self.rows[row_number - 1][i]
+
+    def data_row_numbers(self) -> list[int]:
+        """Non-empty rows below the header, the totals line and blank separators left out."""
+        body = self.rows[self.header + 1 :]
+        numbers = [self.header + 2 + i for i, row in enumerate(body) if _filled(row)]
+        if self.layout.footer:
+            numbers.pop()  # the last non-empty line is the totals line
+        return numbers
+
+    def footer(self) -> str | None:
+        filled = [row for row in self.rows[self.header + 1 :] if _filled(row)]
+        return filled[-1][0] if self.layout.footer and filled else None
+
+
+def _filled(row: list) -> bool:
+    return any(c not in (None, "") for c in row)
+
+
+def layout_of(path: Path) -> L.Layout:
+    month = path.parent.parent.name
+    found = [lay for lay in LAYOUTS if lay.file_name.format(month=month) == path.name]
+    assert len(found) == 1, f"{path.name}: no single layout in layouts.py names this file"
+    return found[0]
+
+
+def read_csv(path: Path, layout: L.Layout) -> list[list]:
+    with path.open(encoding=layout.encoding, newline="") as f:
+        return list(csv.reader(f, delimiter=layout.delimiter))
+
+
+def read_xlsx(path: Path, sheet: str | None = None) -> list[list]:
+    wb = openpyxl.load_workbook(path, read_only=True)
+    try:
+        ws = wb[sheet] if sheet else wb.worksheets[-1]
+        rows = [list(r) for r in ws.iter_rows(values_only=True)]
+    finally:
+        wb.close()
+    width = max((len(r) for r in rows), default=0)
+    return [r + [None] * (width - len(r)) for r in rows]
+
+
+def read_sheet(path: Path) -> Sheet:
+    layout = layout_of(path)
+    headers = [c.header for c in layout.columns]
+    rows = read_csv(path, layout) if layout.fmt == "csv" else read_xlsx(path, layout.sheet)
+    found = [i for i, row in enumerate(rows) if row[: len(headers)] == headers]
+    assert len(found) == 1, f"{path.name}: the header line is not found once"
+    return Sheet(layout, rows, found[0])
+
+
+def landing_files(out: Path) -> list[Path]:
+    return sorted(p for p in (out / "landing").rglob("*") if p.is_file())
 
 
 def truth(out: Path, name: str) -> pl.DataFrame:
     return pl.read_parquet(out / "truth" / f"{name}.parquet")
 
 
-def files(out: Path) -> list[Path]:
-    return sorted(p for p in (out / "landing").rglob("*") if p.is_file())
+def _strip(text: object) -> str:
+    """Upper case without accents: how two renderings of a name are compared."""
+    decomposed = unicodedata.normalize("NFD", "" if text is None else str(text))
+    return "".join(c for c in decomposed if unicodedata.category(c) != "Mn").upper().strip()
 
 
-ENCODING = {
-    SIAO_INSERTION.file_name.split("{")[0]: "cp1252",
-    SNE.file_name.split("{")[0]: "cp1252",
-    SYPLO.file_name.split("{")[0]: "utf-8-sig",
-}
+def shown_date(value: object, kind: str) -> date | None:
+    """A birth date as the partner wrote it: Excel date cell, serial, dd/mm/yyyy or ISO text."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if kind == "serial":
+        return EXCEL_EPOCH + timedelta(days=int(value))
+    if kind == "iso_date":
+        return date.fromisoformat(str(value))
+    return datetime.strptime(str(value), "%d/%m/%Y").date()
 
 
-def csv_rows(path: Path) -> list[list[str]]:
-    encoding = next(e for prefix, e in ENCODING.items() if path.name.startswith(prefix))
-    with path.open(encoding=encoding, newline="") as f:
-        return list(csv.reader(f, delimiter=";"))
+# ------------------------------------------------------------------ fixtures
+@pytest.fixture(scope="module")
+def territory(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("territory")
+    generate(out, START, MONTHS, households=HOUSEHOLDS, seed=SEED)
+    return out
 
 
-def xlsx_rows(path: Path) -> list[tuple]:
+@pytest.fixture(scope="module")
+def sheets(territory: Path) -> dict[str, Sheet]:
+    """Every delivered file by its path under landing/, as `records.file` names it."""
+    landing = territory / "landing"
+    return {p.relative_to(landing).as_posix(): read_sheet(p) for p in landing_files(territory)}
+
+
+@pytest.fixture(scope="module")
+def records(territory: Path) -> pl.DataFrame:
+    return truth(territory, "records")
+
+
+@pytest.fixture(scope="module")
+def shown(records: pl.DataFrame, sheets: dict[str, Sheet], territory: Path) -> list[dict]:
+    """Each usable record with its true identity and what its file shows for it."""
+    persons = truth(territory, "persons")
+    usable = records.filter(pl.col("defect").is_null()).join(persons, on="person_id")
+    out = []
+    for rec in usable.iter_rows(named=True):
+        sheet = sheets[rec["file"]]
+        n = rec["row_number"]
+        naissance = sheet.index("naissance")
+        out.append(
+            {
+                **rec,
+                "layout": sheet.layout,
+                **{f"shown_{k}": sheet.cell(n, k) for k in (*NAME_KEYS, "sexe")},
+                "has_birth_name": sheet.index("nom_naissance") is not None,
+                "has_birth_date": naissance is not None,
+                "shown_birth_date": None
+                if naissance is None
+                else shown_date(sheet.cell(n, "naissance"), sheet.layout.columns[naissance].kind),
+            }
+        )
+    return out
+
+
+# ------------------------------------------------------------------ determinism
+def _xlsx_values(path: Path) -> dict[str, list[list]]:
     wb = openpyxl.load_workbook(path, read_only=True)
-    ws = wb.worksheets[-1]  # the data sheet comes last (a summary sheet may precede it)
-    rows = [tuple(c for c in row) for row in ws.iter_rows(values_only=True)]
-    wb.close()
-    return rows
+    try:
+        return {ws.title: [list(r) for r in ws.iter_rows(values_only=True)] for ws in wb}
+    finally:
+        wb.close()
 
 
-def cells(path: Path) -> list:
-    return csv_rows(path) if path.suffix == ".csv" else xlsx_rows(path)
-
-
-def test_same_seed_same_territory_other_seed_other_territory(territory, tmp_path):
+def test_same_seed_writes_identical_files_and_truth(territory, tmp_path):
     again = tmp_path / "again"
-    generate(again, START, 4, households=HOUSEHOLDS, seed=7)
-    for path in files(territory):
-        twin = again / path.relative_to(territory)
-        assert cells(twin) == cells(path), path.name
-    for name in ("records", "states", "persons", "indicators"):
-        assert truth(again, name).equals(truth(territory, name)), name
-    other = tmp_path / "other"
-    generate(other, START, 1, households=400, seed=8)
-    assert not truth(other, "persons").equals(truth(territory, "persons"))
-
-
-def test_every_file_opens_in_the_partners_reader(territory):
-    paths = files(territory)
-    assert {p.suffix for p in paths} == {".csv", ".xlsx"}
+    generate(again, START, MONTHS, households=HOUSEHOLDS, seed=SEED)
+    paths = landing_files(territory)
+    assert [p.relative_to(again) for p in landing_files(again)] == [
+        p.relative_to(territory) for p in paths
+    ]
     for path in paths:
+        twin = again / path.relative_to(territory)
         if path.suffix == ".csv":
-            rows = csv_rows(path)
-            assert len({len(r) for r in rows}) == 1, f"{path.name}: ragged CSV"
-        else:
-            assert len(xlsx_rows(path)) > 1
+            assert twin.read_bytes() == path.read_bytes(), path.name
+        else:  # a zip archive stamps its entries: compare what the spreadsheet shows
+            assert _xlsx_values(twin) == _xlsx_values(path), path.name
+    for name in ("records", "states", "persons", "indicators"):
+        assert_frame_equal(truth(again, name), truth(territory, name))
 
 
-def _header_index(rows: list) -> int:
-    return next(i for i, row in enumerate(rows) if sum(1 for c in row if c not in (None, "")) > 3)
+def test_other_seed_writes_other_files(territory, tmp_path):
+    other = tmp_path / "other"
+    generate(other, START, 1, households=HOUSEHOLDS, seed=SEED + 1)
+    month = START.strftime("%Y-%m")
+    csvs = sorted((territory / "landing" / month).rglob("*.csv"))
+    assert len(csvs) == 3
+    for path in csvs:
+        twin = other / path.relative_to(territory)
+        assert twin.read_bytes() != path.read_bytes(), path.name
+    maraudes = next((territory / "landing" / month).rglob("maraudes_*.xlsx"))
+    assert _xlsx_values(other / maraudes.relative_to(territory)) != _xlsx_values(maraudes)
+    names = [
+        truth(out, "persons")["birth_last_name"].head(100).to_list() for out in (other, territory)
+    ]
+    assert names[0] != names[1]
 
 
-def test_truth_row_numbers_point_at_data_rows_and_count_them(territory):
-    records = truth(territory, "records")
-    for path in files(territory):
-        rel = path.relative_to(territory / "landing").as_posix()
-        numbers = records.filter(pl.col("file") == rel)["row_number"].to_list()
-        rows = cells(path)
-        header = _header_index(rows)
-        data = [
-            i + 1
-            for i, row in enumerate(rows)
-            if i > header and sum(1 for c in row if c not in (None, "")) > 1
-        ]
-        assert sorted(numbers) == data, rel
+# ------------------------------------------------------------------ partner readers
+def test_every_csv_opens_in_its_declared_encoding_with_one_field_count(territory):
+    paths = [p for p in landing_files(territory) if p.suffix == ".csv"]
+    assert len(paths) == 3 * MONTHS  # SI-SIAO insertion, SYPLO and SNE every month
+    for path in paths:
+        layout = layout_of(path)
+        raw = path.read_bytes()
+        raw.decode(layout.encoding)  # strict: a byte the partner's encoding lacks fails here
+        assert raw.startswith(b"\xef\xbb\xbf") == (layout.encoding == "utf-8-sig"), path.name
+        rows = read_csv(path, layout)
+        assert rows[0] == [c.header for c in layout.columns], path.name
+        assert {len(r) for r in rows} == {len(layout.columns)}, f"{path.name}: ragged CSV"
+        # one record a physical line, so that a row number is a line number
+        assert raw.count(b"\r\n") == len(rows), path.name
 
 
-def test_truth_is_consistent(territory):
-    records, states = truth(territory, "records"), truth(territory, "states")
-    assert records["person_id"].null_count() == 0 and records["household_id"].null_count() == 0
+def test_every_xlsx_opens_in_openpyxl_with_its_data_sheet(territory):
+    paths = [p for p in landing_files(territory) if p.suffix == ".xlsx"]
+    assert {p.suffix for p in landing_files(territory)} == {".csv", ".xlsx"}
+    for path in paths:
+        layout = layout_of(path)
+        wb = openpyxl.load_workbook(path, read_only=True)
+        expected = [layout.decoy_sheet, layout.sheet] if layout.decoy_sheet else [layout.sheet]
+        assert wb.sheetnames == expected, path.name
+        wb.close()
+        sheet = read_sheet(path)
+        assert sheet.data_row_numbers(), f"{path.name}: no data row"
+
+
+# ------------------------------------------------------------------ truth ↔ files
+def test_truth_row_numbers_are_exactly_the_data_rows_of_each_file(records, sheets):
+    assert set(records["file"].unique()) == set(sheets)
+    numbers = records.group_by("file").agg(pl.col("row_number").sort())
+    for rel, rows in numbers.iter_rows():
+        sheet = sheets[rel]
+        data = sheet.data_row_numbers()
+        assert rows == data, rel
+        assert min(rows) > sheet.header + 1  # below the header: line 1 is the CSV header
+        if sheet.layout.footer:  # the totals line counts the data rows
+            assert sheet.footer() == sheet.layout.footer.format(n=len(data)), rel
+
+
+def test_a_household_reference_names_one_household_in_each_file(records, sheets):
+    checked = 0
+    for (rel,), recs in records.partition_by("file", as_dict=True).items():
+        sheet = sheets[rel]
+        if sheet.index("ref") is None:
+            continue  # maraudes and day centres keep no household number
+        refs_of: dict[int, set] = defaultdict(set)
+        households_of: dict[object, set] = defaultdict(set)
+        for n, hh in recs.select("row_number", "household_id").iter_rows():
+            ref = sheet.cell(n, "ref")
+            assert ref not in (None, ""), f"{rel} row {n}: no household reference"
+            refs_of[hh].add(ref)
+            households_of[ref].add(hh)
+        assert max(len(v) for v in refs_of.values()) == 1, rel
+        assert max(len(v) for v in households_of.values()) == 1, rel
+        checked += recs.height
+    assert checked > 1000
+
+
+# ------------------------------------------------------------------ truth consistency
+def test_every_record_belongs_to_one_person_and_one_household_a_month(records):
+    assert records.height > 3000
+    assert records["person_id"].null_count() == 0
+    assert records["household_id"].null_count() == 0
     per_month = records.group_by("month", "person_id").agg(pl.col("household_id").n_unique())
-    assert per_month["household_id"].max() == 1  # a person is in one household a month
+    assert per_month["household_id"].max() == 1
+
+
+def test_a_separated_partner_is_listed_in_one_household_in_the_month_he_leaves(tmp_path):
+    often = replace(PARAMS, separation_rate=0.5, composition_mix={"couple_sans_enfant": 1.0})
+    generate(tmp_path, START, 1, households=60, seed=SEED, params=often)
+    states, records = truth(tmp_path, "states"), truth(tmp_path, "records")
+    assert states.height > 60  # with no inflow in the first month: every extra one split off
+    per_person = records.group_by("person_id").agg(pl.col("household_id").n_unique())
+    assert per_person["household_id"].max() == 1
+
+
+def test_states_hold_one_row_per_household_and_month(territory, records):
+    states = truth(territory, "states")
     assert states.group_by("household_id", "month").len()["len"].max() == 1
+    months = states["month"].unique().sort().to_list()
+    assert months == [date(2025, m, 1) for m in range(1, MONTHS + 1)]
+    # a household known in a month is known every later month (housed, gone or still there)
+    first = states.group_by("household_id").agg(pl.col("month").min())
+    expected = sum(MONTHS - (m.month - START.month) for m in first["month"])
+    assert states.height == expected
+    assert states.filter(pl.col("month") == START).height >= HOUSEHOLDS
     assert set(records["household_id"].unique()) <= set(states["household_id"].unique())
 
 
-@pytest.mark.parametrize("scope", ["all", "observable"])
-def test_stock_balance_holds_every_month_in_the_truth(territory, scope):
-    ind = truth(territory, "indicators").filter(
-        pl.col("scope") == scope, pl.col("dimension").is_null()
+def _totals(territory: Path, scope: str) -> pl.DataFrame:
+    ind = truth(territory, "indicators")
+    return (
+        ind.filter(pl.col("scope") == scope, pl.col("dimension").is_null())
+        .pivot(on="indicator", index="month", values="value")
+        .sort("month")
     )
-    wide = ind.pivot(on="indicator", index="month", values="value").sort("month")
-    previous = HOUSEHOLDS if scope == "all" else 0  # everyone at the start was without a home
+
+
+@pytest.mark.parametrize(
+    ("scope", "initial_stock"),
+    # the truth starts 'all' with every initial household and 'observable' with nobody seen yet
+    [("all", HOUSEHOLDS), ("observable", 0)],
+)
+def test_stock_balance_holds_every_month(territory, scope, initial_stock):
+    previous = initial_stock
+    wide = _totals(territory, scope)
+    assert wide.height == MONTHS
     for row in wide.iter_rows(named=True):
-        assert (
-            row["stock_households"]
-            == previous + row["inflow_households"] - row["outflow_households"]
+        assert row["stock_households"] == (
+            previous + row["inflow_households"] - row["outflow_households"]
         ), row["month"]
         previous = row["stock_households"]
+    assert wide["stock_households"].min() > 0
 
 
-def test_totals_equal_the_sum_of_their_parts(territory):
-    ind = truth(territory, "indicators")
-    totals = ind.filter(pl.col("dimension").is_null()).select(
-        "month", "scope", "indicator", total="value"
+@pytest.mark.parametrize(
+    ("indicator", "by"),
+    [
+        ("stock_households", "situation"),
+        ("stock_households", "composition"),
+        ("inflow_households", "type"),
+        ("outflow_households", "type"),
+    ],
+)
+@pytest.mark.parametrize("scope", ["all", "observable"])
+def test_a_total_equals_the_sum_of_its_parts(territory, scope, indicator, by):
+    ind = truth(territory, "indicators").filter(
+        pl.col("scope") == scope, pl.col("indicator") == indicator
     )
+    total = ind.filter(pl.col("dimension").is_null()).select("month", total="value")
     parts = (
-        ind.filter(pl.col("dimension").is_not_null())
-        .with_columns(pl.col("dimension").str.split("=").list.first().alias("by"))
-        .group_by("month", "scope", "indicator", "by")
+        ind.filter(pl.col("dimension").str.starts_with(f"{by}="))
+        .group_by("month")
         .agg(pl.col("value").sum())
     )
-    joined = parts.join(totals, on=["month", "scope", "indicator"])
-    assert joined.height > 0
-    assert (joined["value"] == joined["total"]).all()
-    stock = totals.filter(pl.col("indicator").str.starts_with("stock_"))
-    both = stock.pivot(on="scope", index=["month", "indicator"], values="total")
-    assert (both["observable"] <= both["all"]).all()  # one cannot see more than there is
+    joined = total.join(parts, on="month", how="left").fill_null(0).sort("month")
+    assert joined.height == MONTHS
+    assert joined["total"].sum() > 0
+    assert joined["value"].to_list() == joined["total"].to_list()
 
 
-def _strip(text: str) -> str:
-    decomposed = unicodedata.normalize("NFD", text)
-    return "".join(c for c in decomposed if unicodedata.category(c) != "Mn").upper()
+def test_observable_stock_never_exceeds_the_true_stock(territory):
+    seen, everyone = _totals(territory, "observable"), _totals(territory, "all")
+    for column in ("stock_households", "stock_persons"):
+        assert (seen[column] <= everyone[column]).all(), column
+    assert seen["stock_households"][-1] > 0.5 * everyone["stock_households"][-1]
 
 
-def test_noise_rates_match_the_configured_ones(tmp_path):
-    out = tmp_path / "t"
-    generate(out, START, 3, households=1500, seed=21)
-    records = truth(out, "records")
-    n = records.height
-    assert n > 15_000
-    rate = {
-        code: records.filter(pl.col("noise").list.contains(code)).height / n
-        for code in (
-            "typo_first_name",
-            "typo_last_name",
-            "first_last_swapped",
-            "placeholder_birth_date",
-        )
+# ------------------------------------------------------------------ noise and defects
+@pytest.mark.parametrize("code", ["typo_first_name", "typo_last_name", "first_last_swapped"])
+def test_noise_rate_matches_the_configured_one(records, code):
+    rate = records.filter(pl.col("noise").list.contains(code)).height / records.height
+    assert abs(rate - getattr(PARAMS.noise, code)) < 0.01, rate
+
+
+def test_defect_rate_matches_the_configured_one(records):
+    rate = records["defect"].is_not_null().mean()
+    assert abs(rate - PARAMS.defect_rate) < 0.003, rate
+    assert set(records["defect"].drop_nulls().unique()) == {
+        "no_name",
+        "impossible_date",
+        "unknown_code",
     }
-    noise = PARAMS.noise
-    assert abs(rate["typo_first_name"] - noise.typo_first_name) < 0.005
-    assert abs(rate["typo_last_name"] - noise.typo_last_name) < 0.005
-    assert abs(rate["first_last_swapped"] - noise.first_last_swapped) < 0.004
-    # a placeholder replaces only dates that are not dropped or otherwise altered
-    assert (
-        0.5 * noise.placeholder_birth_date
-        < rate["placeholder_birth_date"]
-        < noise.placeholder_birth_date
-    )
-    defects = records["defect"].is_not_null().mean()
-    assert abs(defects - PARAMS.defect_rate) < 0.002
 
 
-def test_noise_flags_are_honest(territory):
-    """A record flagged with no noise shows the true first name; a flagged typo does not."""
-    records, persons = truth(territory, "records"), truth(territory, "persons")
-    layout = HEBERGEMENT["HOTEL"]  # separate name columns, one row per person
-    path = next((territory / "landing").rglob(layout.file_name.format(month="2025-02")))
-    rows = xlsx_rows(path)
-    header = rows[_header_index(rows)]
-    first_col = header.index("PRENOM")
-    rel = path.relative_to(territory / "landing").as_posix()
-    sample = records.filter(pl.col("file") == rel, pl.col("defect").is_null()).join(
-        persons, on="person_id"
-    )
-    clean = typo = 0
-    for rec in sample.iter_rows(named=True):
-        shown = rows[rec["row_number"] - 1][first_col]
-        if not rec["noise"] or set(rec["noise"]) <= {
-            "accents_lost",
-            "upper_case",
-            "usage_name",
-            "missing_birth_date",
-        }:
-            assert _strip(shown) == _strip(rec["first_name"])
+@pytest.mark.parametrize("name", ["Anna", "Pierre", "DIARRA", "Isabelle", "Marie-Claire", "LE"])
+def test_a_name_flagged_as_mistyped_never_reads_as_the_true_one(name):
+    rates = replace(PARAMS.noise, typo_first_name=1.0, typo_last_name=1.0)
+    ident = Identity(name, name, None, "F", date(1990, 5, 17))
+    rng, flagged = random.Random(SEED), 0
+    for _ in range(300):
+        r = render(rng, ident, START, rates, SourceProfile(visibility={}))
+        for code, text in (("typo_first_name", r.first_name), ("typo_last_name", r.last_name)):
+            changed = _strip(text) != _strip(name)
+            assert changed == (code in r.noise), (name, text, r.noise)
+            flagged += changed
+    assert flagged == (0 if len(name) < 3 else 600)
+
+
+def _expected_names(rec: dict) -> tuple[str, str]:
+    """The (first, last) a record shows before typos, by its noise flags."""
+    noise = rec["noise"]
+    first = rec["first_name"]
+    if "compound_first_shortened" in noise:
+        first = first.split("-")[0]
+    usage = rec["usage_last_name"]
+    shows_usage = rec["has_birth_name"] or "usage_name" in noise  # a birth-name column beside
+    last = usage if usage and shows_usage else rec["birth_last_name"]
+    return first, last
+
+
+def test_noise_flags_are_honest_about_names(shown):
+    """No typo flag: the file shows the true name; a typo flag: it does not."""
+    counts: dict[str, int] = defaultdict(int)
+    for rec in shown:
+        noise = rec["noise"]
+        first, last = _expected_names(rec)
+        swapped = "first_last_swapped" in noise
+        typo_first, typo_last = "typo_first_name" in noise, "typo_last_name" in noise
+        if rec["layout"] is L.MARAUDES:  # one "NOM Prénom" cell
+            expected = f"{first} {last}" if swapped else f"{last} {first}"
+            honest = (_strip(rec["shown_nom_prenom"]) == _strip(expected)) != (
+                typo_first or typo_last
+            )
+        else:
+            shown_first, shown_last = rec["shown_prenom"], rec["shown_nom"]
+            if swapped:
+                shown_first, shown_last = shown_last, shown_first
+            honest = (_strip(shown_first) == _strip(first)) != typo_first and (
+                _strip(shown_last) == _strip(last)
+            ) != typo_last
+        assert honest, (rec["file"], rec["row_number"], noise)
+        counts["clean" if not (typo_first or typo_last) else "typo"] += 1
+    assert counts["clean"] > 3000 and counts["typo"] > 100
+
+
+def test_birth_name_column_shows_the_birth_name(shown):
+    checked = 0
+    for rec in shown:
+        if not rec["has_birth_name"]:
+            continue
+        expected = rec["birth_last_name"] if rec["usage_last_name"] else ""
+        assert _strip(rec["shown_nom_naissance"]) == _strip(expected), rec["file"]
+        checked += bool(expected)
+    assert checked > 10
+
+
+def test_noise_flags_are_honest_about_birth_dates(shown):
+    """No date flag: the true birth date; each date flag: exactly the damage it names."""
+    clean = 0
+    for rec in shown:
+        if not rec["has_birth_date"]:
+            continue
+        true, got = rec["birth_date"], rec["shown_birth_date"]
+        flags = DATE_NOISE & set(rec["noise"])
+        where = (rec["file"], rec["row_number"], sorted(flags))
+        if not flags:
+            assert got == true, where
             clean += 1
-        elif (
-            "typo_first_name" in rec["noise"]
-            and "first_last_swapped" not in rec["noise"]
-            and "compound_first_shortened" not in rec["noise"]
-        ):
-            assert _strip(shown) != _strip(rec["first_name"])
-            typo += 1
-    assert clean > 50
+        elif flags & {"missing_birth_date", "age_instead_of_birth_date"}:
+            assert got is None, where
+        elif "day_month_swapped" in flags:
+            assert got == date(true.year, true.day, true.month), where
+        elif "year_off_by_one" in flags:
+            assert abs(got.year - true.year) == 1 and got != true, where
+        else:
+            assert got == date(true.year, 1, 1), where
+    assert clean > 3000
 
 
-def test_defects_are_visible_in_the_files(territory):
-    records = truth(territory, "records").filter(pl.col("defect").is_not_null())
-    assert set(records["defect"].unique()) == {"no_name", "impossible_date", "unknown_code"}
-    for rec in records.iter_rows(named=True):
-        path = territory / "landing" / rec["file"]
-        row = [str(c) for c in cells(path)[rec["row_number"] - 1] if c not in (None, "")]
-        if rec["defect"] == "impossible_date":
-            assert any("31/02/" in c or "-02-31" in c for c in row)
-        elif rec["defect"] == "unknown_code":
-            assert any(c in ("99 - Code inconnu", "XX") for c in row)
+def test_sex_is_written_in_the_partners_own_words(shown):
+    for rec in shown:
+        sex = rec["layout"].sex
+        assert rec["shown_sexe"] == (sex[0] if rec["sex"] == "M" else sex[1]), rec["file"]
 
 
-def test_the_territory_looks_like_a_metropole(territory):
+def test_every_defect_is_visible_in_its_file(records, sheets):
+    broken = records.filter(pl.col("defect").is_not_null())
+    assert broken.height > 0
+    for rec in broken.iter_rows(named=True):
+        sheet, n = sheets[rec["file"]], rec["row_number"]
+        where = (rec["file"], n, rec["defect"])
+        if rec["defect"] == "no_name":
+            cells = [sheet.cell(n, k) for k in NAME_KEYS if sheet.index(k) is not None]
+            assert cells and all(c in (None, "") for c in cells), where
+        elif rec["defect"] == "impossible_date":
+            text = str(sheet.cell(n, "naissance"))
+            assert "31/02/" in text or "-02-31" in text, where
+        else:
+            key = sheet.layout.coded_key
+            assert key is not None
+            assert sheet.cell(n, key) in ("99 - Code inconnu", "XX"), where
+
+
+# ------------------------------------------------------------------ realism
+def test_composition_mix_at_the_start_follows_the_parameters(territory):
     states = truth(territory, "states").filter(pl.col("month") == START)
-    mix = states.group_by("composition").len().sort("len", descending=True)
-    assert mix["composition"][0] == "homme_seul"
-    persons = truth(territory, "persons")
-    assert persons.filter(pl.col("usage_last_name").is_not_null()).height > 0
-    assert persons["first_name"].str.contains("-").any()  # compound first names
-    assert persons["origin"].n_unique() >= 4
-    maraudes = xlsx_rows(next((territory / "landing").rglob("maraudes_*.xlsx")))
-    header = _header_index(maraudes)
-    assert header >= 2 and "NOM Prénom" in maraudes[header]
-    month = territory / "landing" / "2025-02" / "hebergement"
-    headers = {tuple(xlsx_rows(p)[_header_index(xlsx_rows(p))]) for p in month.glob("*.xlsx")}
-    assert len(headers) == len(list(month.glob("*.xlsx"))) >= 3
-    assert (
-        MARAUDES.decoy_sheet
-        in openpyxl.load_workbook(
-            next((territory / "landing").rglob("maraudes_*.xlsx")), read_only=True
-        ).sheetnames
+    share = dict(
+        states.group_by("composition").len().with_columns(pl.col("len") / states.height).iter_rows()
     )
+    assert max(share, key=share.get) == "homme_seul"
+    for composition, expected in PARAMS.composition_mix.items():
+        four_sigmas = 4 * math.sqrt(expected * (1 - expected) / states.height)
+        assert abs(share.get(composition, 0.0) - expected) < four_sigmas, composition
+
+
+def test_married_women_appear_under_their_usage_name(shown):
+    usage = [
+        rec
+        for rec in shown
+        if rec["usage_last_name"]
+        and rec["usage_last_name"] != rec["birth_last_name"]
+        and rec["layout"] is not L.MARAUDES
+        and not {"typo_last_name", "first_last_swapped"} & set(rec["noise"])
+        and _strip(rec["shown_nom"]) == _strip(rec["usage_last_name"])
+    ]
+    assert len(usage) > 10
+    assert {rec["sex"] for rec in usage} == {"F"}
+
+
+def test_maraudes_have_a_title_block_and_one_name_cell(sheets):
+    maraudes = [s for rel, s in sheets.items() if s.layout is L.MARAUDES]
+    assert len(maraudes) == MONTHS
+    for sheet in maraudes:
+        assert sheet.header >= len(L.MARAUDES.title)
+        assert sheet.rows[0][0] == L.MARAUDES.title[0]
+        assert "NOM Prénom" in sheet.rows[sheet.header]
+        assert "Nom" not in sheet.rows[sheet.header]
+
+
+def test_hebergement_sends_several_files_with_different_headers(sheets):
+    by_month: dict[str, list[Sheet]] = defaultdict(list)
+    for rel, sheet in sheets.items():
+        if sheet.layout.source == "hebergement":
+            by_month[rel.split("/")[0]].append(sheet)
+    assert len(by_month) == MONTHS
+    for month, files in by_month.items():
+        headers = {tuple(s.rows[s.header]) for s in files}
+        assert len(files) >= 3 and len(headers) == len(files), month

@@ -229,9 +229,11 @@ def guarded(edges: pl.DataFrame, dated: set[int]) -> list[tuple[int, int]]:
     agree = edges.filter(pl.col("both_dated") & pl.col("dates_agree").fill_null(False))
     out = list(agree.select("a", "b").iter_rows())
     best: dict[int, tuple[int, float]] = {}
-    for a, b, w in edges.filter(~pl.col("both_dated")).select("a", "b", "w").iter_rows():
+    undated = edges.filter(~pl.col("both_dated")).select("a", "b", "w").sort("a", "b")
+    for a, b, w in undated.iter_rows():
         for x, y in ((a, b), (b, a)):
-            if x not in dated and (x not in best or w > best[x][1]):
+            # the heaviest match wins; between equal weights, the smallest record id (stable)
+            if x not in dated and (x not in best or (w, -y) > (best[x][1], -best[x][0])):
                 best[x] = (y, w)
     return out + [(x, y) for x, (y, _) in best.items()]
 

@@ -142,8 +142,9 @@ def render(
         noise.append("missing_birth_date")
     else:
         u = rng.random()
-        if u < rates.day_month_swapped and born.day <= 12 and born.day != born.month:
-            born = _real_date(born, month=born.day, day=born.month)
+        swapped = _real_date(born, month=born.day, day=born.month) if born.day <= 12 else None
+        if u < rates.day_month_swapped and swapped not in (None, born) and swapped < ref:
+            born = swapped  # a swap that would give a date still to come is not typed
             noise.append("day_month_swapped")
         elif u < rates.day_month_swapped + rates.year_off_by_one:
             year = born.year + rng.choice((-1, 1))

@@ -70,6 +70,12 @@ def parser() -> argparse.ArgumentParser:
     isub = i.add_subparsers(dest="identity_command", required=True)
     t = isub.add_parser("train", help="re-estimate the linkage model on DIR's staged records")
     t.add_argument("--data-dir", type=Path, default=Path("data"))
+    t.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="where to save the model (default: the package's model.json)",
+    )
     r2 = isub.add_parser(
         "reset",
         help="forget every person and household id (corrections kept);"
@@ -232,35 +238,33 @@ def reset_identity(data_dir: Path) -> int:
     return 0
 
 
-def train_identity_model(data_dir: Path) -> int:
-    """Trains the linkage model on every staged record (tokens only) and saves model.json."""
+def train_identity_model(data_dir: Path, model: Path | None = None) -> int:
+    """Trains the linkage model on every staged record (tokens only) and saves it."""
+    from datetime import date as _date
+
     import duckdb
 
     from synchro_dagster.identity import linkage
+    from synchro_dagster.identity.persons import staged_records
     from synchro_dagster.settings import Settings
 
     warehouse = Settings(data_dir=data_dir).warehouse_path
     if not warehouse.exists():
         print(f"No warehouse at {warehouse}: run the monthly job first.", file=sys.stderr)
         return 1
-    columns = ", ".join(c for c in linkage.LINK_COLUMNS if c != "record_id")
     with duckdb.connect(str(warehouse), read_only=True) as conn:
-        tables = [
-            t
-            for (t,) in conn.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'staging' "
-                "ORDER BY 1"
-            ).fetchall()
-        ]
-        union = " UNION ALL ".join(f"SELECT {columns} FROM staging.{t}" for t in tables)
-        records = conn.sql(f"SELECT row_number() OVER () AS record_id, * FROM ({union})").pl()
-        months = conn.execute("SELECT min(month), max(month) FROM lineage.files").fetchall()[0]
+        records = staged_records(conn, until=_date.max)
+    if records.height == 0:
+        print("No staged record to train on: run the monthly job first.", file=sys.stderr)
+        return 1
     description = (
-        f"{records.height} staged records of {len(tables)} sources, "
-        f"{months[0]:%Y-%m} to {months[1]:%Y-%m}, from {data_dir}/warehouse"
+        f"{records.height} staged records of {records['source'].n_unique()} sources, "
+        f"{records['month'].min():%Y-%m} to {records['month'].max():%Y-%m}, "
+        f"from {data_dir}/warehouse"
     )
-    linkage.train(records, description)
-    print(f"Model trained on {description}; saved to {linkage.MODEL_PATH}")
+    path = model or linkage.MODEL_PATH
+    linkage.train(records, description, path)
+    print(f"Model trained on {description}; saved to {path}")
     return 0
 
 
@@ -280,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         return demo(args.data_dir)
     if args.command == "identity" and args.identity_command == "train":
-        return train_identity_model(args.data_dir)
+        return train_identity_model(args.data_dir, args.model)
     if args.command == "identity":
         return reset_identity(args.data_dir)
     if args.command == "prepare-home":

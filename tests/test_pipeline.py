@@ -215,3 +215,24 @@ def test_missing_key_stops_the_run_and_says_how_to_set_one(
     assert run_months(territory, MONTHS) == 1
     err = capsys.readouterr().err
     assert "SYNCHRO_PSEUDONYMISATION_KEY" in err and "secrets.token_hex" in err
+
+
+def test_identity_train_saves_a_model_with_its_provenance(ran, tmp_path):
+    import json
+
+    from synchro_dagster.cli import main
+
+    model = tmp_path / "model.json"
+    assert main(["identity", "train", "--data-dir", str(ran), "--model", str(model)]) == 0
+    saved = json.loads(model.read_text())
+    staged = sum(staged_counts(ran).values())
+    assert saved["synchro"]["records"] == staged
+    assert saved["synchro"]["command"] == "synchro identity train"
+    levels = {c["output_column_name"]: c["comparison_levels"] for c in saved["comparisons"]}
+    assert set(levels) == {"last_name", "first_name", "birth_date", "sex", "age_band"}
+    exact_dob = next(
+        lv
+        for lv in levels["birth_date"]
+        if lv.get("label_for_charts", "").startswith("Exact match")
+    )
+    assert exact_dob["m_probability"] > 10 * exact_dob["u_probability"]  # it learned something

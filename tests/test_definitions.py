@@ -204,3 +204,21 @@ def test_an_unexpected_error_never_reaches_dagster_with_its_text(tmp_path, monke
     error = failure.step_failure_data.error
     assert "ValueError" in error.message and "message withheld" in error.message
     assert "DUPONT" not in stored and "12/05/1980" not in stored
+
+
+def test_sensor_reads_a_file_again_only_when_it_changed(defs, tmp_path, monkeypatch):
+    from synchro_dagster.defs import landing
+
+    folder = tmp_path / "landing" / "2025-03" / "sne"
+    folder.mkdir(parents=True)
+    path = folder / "sne_demandes_21_2025-03.csv"
+    path.write_text("NUM_UNIQUE;NOM\n1;A\n")
+    hashed: list[str] = []
+    real = landing.sha256_of
+    monkeypatch.setattr(landing, "sha256_of", lambda p: hashed.append(p.name) or real(p))
+    first = _sensor_tick(defs, tmp_path, None)
+    second = _sensor_tick(defs, tmp_path, first.cursor)
+    assert hashed == [path.name] and not second.run_requests
+    path.write_text("NUM_UNIQUE;NOM\n1;A\n2;B\n")
+    third = _sensor_tick(defs, tmp_path, second.cursor)
+    assert hashed == [path.name, path.name] and len(third.run_requests) == 1

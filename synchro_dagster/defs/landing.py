@@ -38,8 +38,14 @@ def landing_specs(partitions: dg.PartitionsDefinition) -> list[dg.AssetSpec]:
     ]
 
 
-def scan_landing(landing: Path, partition_keys: set[str]) -> dict[str, dict[str, object]]:
-    """Every delivered file of a known month: relative path -> source, month, sha256, size."""
+def scan_landing(
+    landing: Path, partition_keys: set[str], known: dict[str, list] | None = None
+) -> dict[str, dict[str, object]]:
+    """Every delivered file of a known month: relative path -> source, month, sha256, size.
+
+    A file whose size and modification time are those recorded in `known` (name -> [sha256,
+    size, mtime_ns]) keeps its recorded sha256: a tick does not re-read every delivery."""
+    known = known or {}
     found: dict[str, dict[str, object]] = {}
     if not landing.is_dir():
         return found
@@ -49,11 +55,15 @@ def scan_landing(landing: Path, partition_keys: set[str]) -> dict[str, dict[str,
         month = partition_month(month_dir.name)
         for source in all_sources().values():
             for path in delivered_files(landing, source, month):
-                found[path.relative_to(landing).as_posix()] = {
+                name, stat = path.relative_to(landing).as_posix(), path.stat()
+                recorded = known.get(name)
+                same = recorded and recorded[1:] == [stat.st_size, stat.st_mtime_ns]
+                found[name] = {
                     "source": source.id,
                     "month": month_dir.name,
-                    "sha256": sha256_of(path),
-                    "size": path.stat().st_size,
+                    "sha256": recorded[0] if same else sha256_of(path),
+                    "size": stat.st_size,
+                    "mtime_ns": stat.st_mtime_ns,
                 }
     return found
 
@@ -87,10 +97,10 @@ def landing_sensor(
         "sha256): the file's source and month are re-staged, then everything after.",
     )
     def _sensor(context: dg.SensorEvaluationContext, synchro: SynchroConfig) -> dg.SensorResult:
-        seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+        seen: dict[str, list] = json.loads(context.cursor) if context.cursor else {}
         keys = set(partitions.get_partition_keys(dynamic_partitions_store=context.instance))
-        current = scan_landing(synchro.landing_dir, keys)
-        fresh = {n: i for n, i in current.items() if seen.get(n) != i["sha256"]}
+        current = scan_landing(synchro.landing_dir, keys, seen)
+        fresh = {n: i for n, i in current.items() if (seen.get(n) or [None])[0] != i["sha256"]}
         ingested = already_ingested(synchro.warehouse_path) if fresh else set()
         if ingested is None:  # a run holds the warehouse: look again at the next tick
             return dg.SensorResult(skip_reason="the warehouse is being written; retrying later")
@@ -114,7 +124,9 @@ def landing_sensor(
                     tags={"synchro/file": name, "synchro/sha256": sha},
                 )
             )
-        cursor = json.dumps({name: info["sha256"] for name, info in current.items()})
+        cursor = json.dumps(
+            {n: [i["sha256"], i["size"], i["mtime_ns"]] for n, i in current.items()}
+        )
         if not requests:
             return dg.SensorResult(
                 skip_reason="no new or changed file", cursor=cursor, asset_events=events

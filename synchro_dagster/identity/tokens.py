@@ -39,6 +39,31 @@ TOKEN_COLUMNS = (
 )
 
 
+INPUT_SCHEMA = {  # what `tokenise` reads: canonical identity, in clear, in memory only
+    "last_name": pl.String,
+    "first_name": pl.String,
+    "birth_name": pl.String,
+    "birth_date": pl.Date,
+    "birth_year_only": pl.Boolean,
+    "source": pl.String,
+    "record_ref": pl.String,
+    "household_ref": pl.String,
+}
+
+
+def identity_inputs(rows: list[dict]) -> pl.DataFrame:
+    """Rows naming some of the input columns (the others null) -> the frame `tokenise` reads.
+
+    Unless a row says otherwise, a 01/01 birth date counts as the year only."""
+    filled = []
+    for row in rows:
+        born = row.get("birth_date")
+        defaults: dict = dict.fromkeys(INPUT_SCHEMA)
+        defaults["birth_year_only"] = born is not None and (born.day, born.month) == (1, 1)
+        filled.append(defaults | row)
+    return pl.DataFrame(filled, schema=INPUT_SCHEMA)
+
+
 def keyed(key: bytes, namespace: str, value: str) -> str:
     digest = hmac.new(key, f"{namespace}:{value}".encode(), hashlib.sha256).hexdigest()
     return digest[:TOKEN_CHARS]

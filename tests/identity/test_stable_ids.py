@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from synchro_dagster.identity.persons import link_month, write_month
-from synchro_dagster.identity.tokens import tokenise
+from synchro_dagster.identity.tokens import identity_inputs, tokenise
 
 KEY = b"stable-ids-test-key-0123456789abcdef"
 JAN, FEB = date(2025, 1, 1), date(2025, 2, 1)
@@ -17,30 +17,17 @@ JAN, FEB = date(2025, 1, 1), date(2025, 2, 1)
 
 def identities(rows: list[tuple]) -> pl.DataFrame:
     """(last, first, birth_date, household_ref) -> the canonical identity columns."""
-    return pl.DataFrame(
+    return identity_inputs(
         [
             {
                 "last_name": r[0],
                 "first_name": r[1],
-                "birth_name": None,
                 "birth_date": r[2],
-                "birth_year_only": False,
-                "source": "test",
-                "record_ref": None,
                 "household_ref": r[3],
+                "source": "test",
             }
             for r in rows
-        ],
-        schema={
-            "last_name": pl.String,
-            "first_name": pl.String,
-            "birth_name": pl.String,
-            "birth_date": pl.Date,
-            "birth_year_only": pl.Boolean,
-            "source": pl.String,
-            "record_ref": pl.String,
-            "household_ref": pl.String,
-        },
+        ]
     )
 
 

@@ -11,7 +11,13 @@ import polars as pl
 import pytest
 
 from synchro_dagster.identity import normalise as nm
-from synchro_dagster.identity.tokens import TOKEN_CHARS, TOKEN_COLUMNS, keyed, tokenise
+from synchro_dagster.identity.tokens import (
+    TOKEN_CHARS,
+    TOKEN_COLUMNS,
+    identity_inputs,
+    keyed,
+    tokenise,
+)
 
 KEY = b"tokens-test-key-0123456789abcdef"
 HEX_TOKENS = re.compile(rf"^[0-9a-f]{{{TOKEN_CHARS}}}( [0-9a-f]{{{TOKEN_CHARS}}})*$")
@@ -19,30 +25,19 @@ HEX_TOKENS = re.compile(rf"^[0-9a-f]{{{TOKEN_CHARS}}}( [0-9a-f]{{{TOKEN_CHARS}}}
 
 def people(*rows: tuple, source: str = "sne") -> pl.DataFrame:
     """(last name, first name, birth date[, birth name]) -> the input `tokenise` expects."""
-    return pl.DataFrame(
+    return identity_inputs(
         [
             {
                 "last_name": r[0],
                 "first_name": r[1],
-                "birth_name": r[3] if len(r) > 3 else None,
                 "birth_date": r[2],
-                "birth_year_only": r[2] is not None and (r[2].day, r[2].month) == (1, 1),
+                "birth_name": r[3] if len(r) > 3 else None,
                 "source": source,
                 "record_ref": f"D{i}",
                 "household_ref": "G1",
             }
             for i, r in enumerate(rows)
-        ],
-        schema={
-            "last_name": pl.String,
-            "first_name": pl.String,
-            "birth_name": pl.String,
-            "birth_date": pl.Date,
-            "birth_year_only": pl.Boolean,
-            "source": pl.String,
-            "record_ref": pl.String,
-            "household_ref": pl.String,
-        },
+        ]
     )
 
 

@@ -35,4 +35,5 @@ SOURCE = Source(
         },
     },
     model=StagedRecord,
+    situation_rank=6,
 )

@@ -43,4 +43,6 @@ SOURCE = Source(
     need_type="dalo",
     period=None,
     evidence=("exit_date", "event_date", "need_since"),
+    situation_rank=5,
+    exit_destination="housing_social",  # an allocation date means a social let
 )

@@ -51,4 +51,5 @@ SOURCE = Source(
     model=HebergementRecord,
     period="exit_date",
     evidence=("exit_date", "month_end"),
+    situation_rank=1,
 )

@@ -39,4 +39,5 @@ SOURCE = Source(
     model=LogementAccompagneRecord,
     period="exit_date",
     evidence=("exit_date", "month_end"),
+    situation_rank=1,
 )

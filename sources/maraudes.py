@@ -43,4 +43,5 @@ SOURCE = Source(
         },
     },
     model=MaraudesRecord,
+    situation_rank=4,
 )

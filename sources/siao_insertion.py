@@ -115,4 +115,5 @@ SOURCE = Source(
         "Date de mise à jour",
         "Date de sortie",
     ),
+    situation_rank=2,
 )

@@ -50,4 +50,5 @@ SOURCE = Source(
     },
     model=SiaoUrgenceRecord,
     need_type="urgence",
+    situation_rank=3,
 )

@@ -59,4 +59,5 @@ SOURCE = Source(
     need_type="sne",
     evidence=("exit_date", "event_date"),
     reader={"delimiter": ";", "encoding": "cp1252"},
+    situation_rank=5,
 )

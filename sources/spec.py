@@ -138,6 +138,11 @@ class Source:
     period: str | None = "event_date"  # the date field whose values must fall in the delivered
     # month (None: the source lists old facts, e.g. decisions taken months ago)
     reader: dict[str, str] = field(default_factory=dict)  # hints: delimiter, encoding, sheet
+    # when two sources date their evidence the same day, the lower rank decides the household's
+    # situation: 1 a provider's occupancy list, 2 a social worker's evaluation, 3 the 115,
+    # 4 street outreach, 5 a register (SNE, SYPLO, DALO), 6 a declaration at a day centre
+    situation_rank: int = 5
+    exit_destination: str | None = None  # what an exit date without a destination means here
     example_headers: tuple[str, ...] = ()  # documentation: one real header line
 
     def __post_init__(self) -> None:
@@ -150,6 +155,8 @@ class Source:
             bad = sorted({v for v in mapping.values() if v not in allowed})
             if bad:
                 raise ValueError(f"source {self.id}: {name} maps to unknown codes {bad}")
+        if self.exit_destination is not None and self.exit_destination not in DESTINATIONS:
+            raise ValueError(f"source {self.id}: exit_destination {self.exit_destination!r}")
         for kind in self.files:
             for name, value in kind.constants.items():
                 if value not in CODE_TARGETS.get(name, ()):

@@ -47,4 +47,6 @@ SOURCE = Source(
     model=SyploRecord,
     need_type="syplo",
     evidence=("exit_date", "event_date"),
+    situation_rank=5,
+    exit_destination="housing_social",  # an allocation date means a social let
 )

@@ -24,8 +24,8 @@ class MissingKeyError(RuntimeError):
 class Settings:
     data_dir: Path
     first_month: str = "2024-01"  # first monthly partition
-    inactivity_days: int = 90
-    lookback_months: int = 24
+    inactivity_days: int = 90  # no evidence for this long: the household is inactive
+    lookback_months: int = 24  # no evidence for this long before: an inflow is "newly identified"
     max_rejection_rate: float = 0.05
     key_file: Path | None = field(default=None)
 
@@ -41,6 +41,8 @@ class Settings:
         return cls(
             data_dir=data_dir or Path(os.environ.get("SYNCHRO_DATA_DIR", "data")),
             first_month=os.environ.get("SYNCHRO_FIRST_MONTH", "2024-01"),
+            inactivity_days=int(os.environ.get("SYNCHRO_INACTIVITY_DAYS", "90")),
+            lookback_months=int(os.environ.get("SYNCHRO_LOOKBACK_MONTHS", "24")),
             max_rejection_rate=float(os.environ.get("SYNCHRO_MAX_REJECTION_RATE", "0.05")),
             key_file=Path(key_file) if key_file else None,
         )

@@ -14,6 +14,8 @@ class SynchroConfig(dg.ConfigurableResource):
 
     data_dir: str
     max_rejection_rate: float = 0.05
+    inactivity_days: int = 90
+    lookback_months: int = 24
     key_file: str | None = None
 
     @classmethod
@@ -21,6 +23,8 @@ class SynchroConfig(dg.ConfigurableResource):
         return cls(
             data_dir=str(settings.data_dir),
             max_rejection_rate=settings.max_rejection_rate,
+            inactivity_days=settings.inactivity_days,
+            lookback_months=settings.lookback_months,
             key_file=str(settings.key_file) if settings.key_file else None,
         )
 
@@ -29,6 +33,8 @@ class SynchroConfig(dg.ConfigurableResource):
         return Settings(
             data_dir=Path(self.data_dir),
             max_rejection_rate=self.max_rejection_rate,
+            inactivity_days=self.inactivity_days,
+            lookback_months=self.lookback_months,
             key_file=Path(self.key_file) if self.key_file else None,
         )
 

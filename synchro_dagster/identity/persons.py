@@ -17,6 +17,7 @@ import duckdb
 import polars as pl
 
 from synchro_dagster.identity.linkage import LINK_COLUMNS, Components, guarded, scored_pairs
+from synchro_dagster.ingest.store import staged_union
 
 IDENTITY_DDL = (
     "CREATE SCHEMA IF NOT EXISTS identity",
@@ -57,22 +58,11 @@ def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
 
 def staged_records(conn: duckdb.DuckDBPyConnection, until: date) -> pl.DataFrame:
     """Every staged record up to a month: record_key, month, source, household_token, tokens."""
-    tables = [
-        t
-        for (t,) in conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'staging' "
-            "ORDER BY 1"
-        ).fetchall()
-    ]
     columns = ", ".join(c for c in LINK_COLUMNS if c != "record_id")
-    union = " UNION ALL ".join(
-        f"SELECT {RECORD_KEY} AS record_key, month, source, {columns} FROM staging.{t} "
-        "WHERE month <= ?"
-        for t in tables
-    )
+    union, n = staged_union(conn, f"{RECORD_KEY} AS record_key, month, source, {columns}")
     return conn.sql(
         f"SELECT row_number() OVER (ORDER BY month, record_key) AS record_id, * FROM ({union})",
-        params=[until] * len(tables),
+        params=[until] * n,
     ).pl()
 
 

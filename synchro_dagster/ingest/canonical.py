@@ -235,6 +235,9 @@ def canonical(df: pl.DataFrame, source: Source, month: date) -> pl.DataFrame:
         pl.col("_programme").alias("programme"),
         pl.col("_entry_date").alias("entry_date"),
         pl.col("_exit_date").alias("exit_date"),
-        pl.col("_destination").alias("exit_destination"),
+        pl.coalesce(
+            "_destination",
+            pl.when(pl.col("_exit_date").is_not_null()).then(pl.lit(source.exit_destination)),
+        ).alias("exit_destination"),
         pl.concat_list(reasons).list.drop_nulls().alias("reasons"),
     )

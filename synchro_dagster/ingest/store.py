@@ -35,6 +35,22 @@ CREATE TABLE IF NOT EXISTS lineage.files (
 """
 
 
+def staged_union(conn: duckdb.DuckDBPyConnection, columns: str) -> tuple[str, int]:
+    """SQL reading `columns` from every staging table up to a month (`month <= ?`), and how many
+    times that month must be passed as a parameter."""
+    tables = [
+        t
+        for (t,) in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'staging' "
+            "ORDER BY 1"
+        ).fetchall()
+    ]
+    union = " UNION ALL ".join(
+        f"SELECT {columns} FROM staging.{t} WHERE month <= ?" for t in tables
+    )
+    return union, len(tables)
+
+
 def registered_files(conn: duckdb.DuckDBPyConnection, source: str, month) -> set[tuple[str, str]]:
     """(file name, sha256) already ingested for a source-month."""
     conn.execute("CREATE SCHEMA IF NOT EXISTS lineage")

@@ -1,0 +1,120 @@
+"""One month of observation: household-months, inflows and outflows, provenance.
+
+Plain Python + the SQL files beside it (one per table, each opening with its grain). The
+month is computed from the whole staged history as identity knows it at the end of the month,
+then written to `core.*` by delete-then-insert inside one transaction.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from sources import all_sources
+from synchro_dagster.ingest.canonical import month_end
+from synchro_dagster.ingest.store import staged_union
+from synchro_dagster.observation.ids import current_ids
+
+SQL_DIR = Path(__file__).parent
+CORE_TABLES = ("household_months", "household_events", "provenance")
+STAGED_COLUMNS = (
+    "source || ':' || file_sha256 || ':' || row_number AS record_key, source, month, "
+    "file_sha256, row_number, record_token, age_band, composition, household_size, situation, "
+    "event_date, need_type, need_status, need_since, request_fulfilled, programme, entry_date, "
+    "exit_date, exit_destination"
+)
+
+
+@dataclass(frozen=True)
+class Window:
+    """The dates one month is computed with (DOMAIN §4)."""
+
+    month: date
+    inactivity_days: int = 90
+    lookback_months: int = 24
+
+    def params(self) -> dict[str, date]:
+        end = month_end(self.month)
+        start = end - timedelta(days=self.inactivity_days)
+        back = self.month.year * 12 + self.month.month - 1 - self.lookback_months
+        return {
+            "month": self.month,
+            "month_end": end,
+            "previous_month": (self.month - timedelta(days=1)).replace(day=1),
+            "window_start": start,
+            "window_first_month": start.replace(day=1),
+            "lookback_start": date(back // 12, back % 12 + 1, 1),
+        }
+
+
+def sql(name: str) -> str:
+    return (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def run_sql(conn: duckdb.DuckDBPyConnection, text: str, params: dict[str, date]) -> None:
+    """Runs a SQL file with the named parameters it uses."""
+    used = set(re.findall(r"\$(\w+)", text))
+    conn.execute(text, {k: v for k, v in params.items() if k in used})
+
+
+def compute_month(conn: duckdb.DuckDBPyConnection, window: Window) -> None:
+    """Builds the month's tables as temporary `_household_months`, `_household_events`,
+    `_provenance` (and `_evidence`), without writing anything permanent."""
+    persons, household_map, members = current_ids(conn, window.month)
+    ranks = pl.DataFrame(
+        [(s.id, s.situation_rank) for s in all_sources().values()],
+        schema={"source": pl.String, "situation_rank": pl.Int64},
+        orient="row",
+    )
+    frames = {
+        "_persons_now": persons,
+        "_household_map": household_map,
+        "_members": members,
+        "_source_rank": ranks,
+    }
+    for name, frame in frames.items():
+        conn.register("_frame", frame)
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _frame")
+        conn.unregister("_frame")
+    union, n = staged_union(conn, STAGED_COLUMNS)
+    conn.execute(f"CREATE OR REPLACE TEMP TABLE _staged AS {union}", [window.month] * n)
+    params = window.params()
+    for name in ("evidence", "household_months", "household_events", "provenance"):
+        run_sql(conn, sql(name), params)
+        if name == "household_months":  # the events read last month's stored rows
+            ensure_table(conn, name)
+
+
+def ensure_table(conn: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Creates `core.<table>` with the columns its SQL file gives, if it does not exist."""
+    conn.execute("CREATE SCHEMA IF NOT EXISTS core")
+    conn.execute(f"CREATE TABLE IF NOT EXISTS core.{table} AS SELECT * FROM _{table} LIMIT 0")
+
+
+def write_month(conn: duckdb.DuckDBPyConnection, month: date) -> dict[str, int]:
+    """Replaces the month in `core.*` with the temporary tables, in one transaction.
+    Returns the rows written per table."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        counts = {}
+        for table in CORE_TABLES:
+            ensure_table(conn, table)
+            conn.execute(f"DELETE FROM core.{table} WHERE month = ?", [month])
+            conn.execute(f"INSERT INTO core.{table} BY NAME SELECT * FROM _{table}")
+            counts[table] = conn.execute(f"SELECT count(*) FROM _{table}").fetchall()[0][0]
+        conn.execute("COMMIT")
+    except Exception:
+        conn.execute("ROLLBACK")
+        raise
+    return counts
+
+
+def observe_month(conn: duckdb.DuckDBPyConnection, window: Window) -> dict[str, int]:
+    """Computes and writes one month; rows written per core table."""
+    compute_month(conn, window)
+    return write_month(conn, window.month)

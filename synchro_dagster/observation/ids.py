@@ -1,0 +1,102 @@
+"""Identity as known at the end of a month: every past person and household id mapped to today's.
+
+Linkage keeps ids stable but learns: a merge retires an id (an alias row says into which),
+and a person seen again may join another household. Observation reads the whole history
+through these maps, so that one household is one household over all its months.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import defaultdict
+from datetime import date
+
+import duckdb
+import polars as pl
+
+
+class AliasResolver:
+    """Follows alias rows forward in time: an id seen in month t goes where the first alias
+    recorded after t sends it, and so on (an id retired, then claimed again, resolves right)."""
+
+    def __init__(self, aliases: list[tuple[date, int, int]]) -> None:
+        self._by_id: dict[int, list[tuple[date, int]]] = defaultdict(list)
+        for month, alias_id, target in sorted(aliases):
+            self._by_id[alias_id].append((month, target))
+
+    def resolve(self, entity_id: int, seen: date) -> int:
+        for _ in range(1000):  # a chain is a few links long; this bounds a corrupt one
+            moves = self._by_id.get(entity_id)
+            if not moves:
+                return entity_id
+            i = bisect_right(moves, (seen, float("inf")))
+            if i == len(moves):
+                return entity_id
+            seen, entity_id = moves[i]
+        raise RuntimeError("alias chain does not end: identity.*_aliases is corrupt")
+
+
+def current_ids(
+    conn: duckdb.DuckDBPyConnection, month: date
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(persons, households, members) as known at the end of `month`.
+
+    persons: link_month, person_id -> current_person_id, for every id used up to `month`;
+    households: household_id (any id used up to `month`) -> current_household_id: where most
+    of its persons are now; members: current person_id -> household_id, the household the
+    person was last seen in, under its current id.
+    """
+    people = AliasResolver(
+        conn.execute(
+            "SELECT month, alias_id, person_id FROM identity.person_aliases WHERE month <= ?",
+            [month],
+        ).fetchall()
+    )
+    homes = AliasResolver(
+        conn.execute(
+            "SELECT month, alias_id, household_id FROM identity.household_aliases WHERE month <= ?",
+            [month],
+        ).fetchall()
+    )
+    used = conn.sql(
+        "SELECT DISTINCT month, person_id FROM identity.person_links WHERE month <= ?",
+        params=[month],
+    ).pl()
+    persons = used.with_columns(
+        pl.struct("person_id", "month")
+        .map_elements(lambda r: people.resolve(r["person_id"], r["month"]), return_dtype=pl.Int64)
+        .alias("current_person_id")
+    ).rename({"month": "link_month"})
+    rows = conn.sql(
+        "SELECT month, household_id, person_id FROM identity.households WHERE month <= ?",
+        params=[month],
+    ).pl()
+    rows = rows.join(
+        persons, left_on=["month", "person_id"], right_on=["link_month", "person_id"], how="left"
+    ).with_columns(pl.col("current_person_id").fill_null(pl.col("person_id")))
+    # the person's household: the one of the latest month it was seen in (smallest id on ties)
+    last = (
+        rows.sort("month", "household_id", descending=[True, False])
+        .group_by("current_person_id", maintain_order=True)
+        .first()
+    )
+    members = last.with_columns(
+        pl.struct("household_id", "month")
+        .map_elements(lambda r: homes.resolve(r["household_id"], r["month"]), return_dtype=pl.Int64)
+        .alias("household_id")
+    ).select(pl.col("current_person_id").alias("person_id"), "household_id")
+    # every household id ever used -> where most of its persons are now
+    votes = (
+        rows.join(
+            members.rename({"household_id": "now"}),
+            left_on="current_person_id",
+            right_on="person_id",
+        )
+        .group_by("household_id", "now")
+        .agg(pl.col("current_person_id").n_unique().alias("n"))
+        .sort("household_id", "n", "now", descending=[False, True, False])
+        .group_by("household_id", maintain_order=True)
+        .first()
+        .select("household_id", pl.col("now").alias("current_household_id"))
+    )
+    return persons, votes, members

@@ -33,9 +33,9 @@ def _positive(text: str) -> int:
 
 
 def _month_range(text: str) -> tuple[date, date]:
-    first, _, last = text.partition(":")
+    first, colon, last = text.partition(":")
     start = _month(first)
-    end = _month(last) if last else start
+    end = _month(last) if last else (date.max if colon else start)
     if end < start:
         raise argparse.ArgumentTypeError(f"'{text}': the range ends before it starts")
     return start, end
@@ -60,7 +60,8 @@ def parser() -> argparse.ArgumentParser:
         "--months",
         type=_month_range,
         default=None,
-        help="YYYY-MM or YYYY-MM:YYYY-MM (default: every month found in landing)",
+        help="YYYY-MM, YYYY-MM:YYYY-MM, or YYYY-MM: for that month and every later one "
+        "(default: every month found in landing)",
     )
 
     d = sub.add_parser("demo", help="generate the default territory if needed, run every month")
@@ -82,6 +83,9 @@ def parser() -> argparse.ArgumentParser:
         " the next `synchro run` links all months from scratch",
     )
     r2.add_argument("--data-dir", type=Path, default=Path("data"))
+
+    doc = sub.add_parser("docs", help="write docs/indicators.md from the indicator definitions")
+    doc.add_argument("--out", type=Path, default=Path("docs") / "indicators.md")
 
     h = sub.add_parser("prepare-home", help="create the Dagster instance folder for DIR")
     h.add_argument("--data-dir", type=Path, default=Path("data"))
@@ -166,7 +170,54 @@ def run_months(data_dir: Path, months: list[date]) -> int:
             )
             return 1
         print(f"ok ({seconds:.1f} s)")
+    result = defs.resolve_job_def("publish_job").execute_in_process(
+        instance=instance, raise_on_error=False, tags={"synchro/origin": "cli"}, run_config=QUIET
+    )
+    if not result.success:
+        print(f"The analyst snapshot was not refreshed: see the run {result.run_id} in the UI.")
+        return 1
+    print(f"Analyst snapshot refreshed: {settings.snapshot_path}")
     return 0
+
+
+HEADLINES = (
+    ("stock_households", None, "Households without a home at the end of the month"),
+    ("stock_persons", None, "  persons in them"),
+    ("inflow_households", None, "Households that came in"),
+    ("outflow_households", None, "Households that got out"),
+    ("outflow_households", "type=to_housing:%", "  of which to housing"),
+    ("median_months_since_first_seen", None, "Median months since first seen (stock)"),
+    ("households_with_open_request", "need=insertion", "Households with an insertion request"),
+    ("urgence_requests_not_fulfilled", None, "115 requests not fulfilled"),
+    ("priority_not_housed", None, "Priority households not yet housed"),
+)
+
+
+def headline_figures(snapshot: Path) -> list[str]:
+    """The last month's headline figures, read from the analysts' snapshot."""
+    import duckdb
+
+    with duckdb.connect(str(snapshot), read_only=True) as conn:
+        (month,) = conn.execute("SELECT max(month) FROM marts.indicators").fetchall()[0]
+        lines = [f"Headline figures for {month:%Y-%m}:"]
+        for indicator, dimension, label in HEADLINES:
+            (value,) = conn.execute(
+                "SELECT sum(value) FROM marts.indicators WHERE month = ? AND indicator = ? AND "
+                "coalesce(dimension, '') LIKE ?",
+                [month, indicator, dimension or ""],
+            ).fetchall()[0]
+            shown = (
+                "-" if value is None else f"{value:,.0f}" if value == int(value) else f"{value:.1f}"
+            )
+            lines.append(f"  {label:<55} {shown:>8}")
+        rows = conn.execute(
+            "SELECT split_part(dimension, '=', 2), value FROM marts.indicators WHERE month = ? "
+            "AND indicator = 'stock_households' AND dimension LIKE 'situation=%' "
+            "ORDER BY value DESC",
+            [month],
+        ).fetchall()
+        lines.append("  by situation: " + ", ".join(f"{s} {v:,.0f}" for s, v in rows))
+    return lines
 
 
 def warehouse_summary(path: Path) -> list[str]:
@@ -217,7 +268,10 @@ def demo(data_dir: Path) -> int:
     )
     print(f"Warehouse: {settings.warehouse_path}")
     print("\n".join(warehouse_summary(settings.warehouse_path)))
-    print("\nOpen the Dagster UI on the same instance with:  make ui   (http://127.0.0.1:3000)")
+    print()
+    print("\n".join(headline_figures(settings.snapshot_path)))
+    print(f"\nAnalysts: duckdb -readonly {settings.snapshot_path}   (README, 'For analysts')")
+    print("Open the Dagster UI on the same instance with:  make ui   (http://127.0.0.1:3000)")
     return 0
 
 
@@ -287,6 +341,13 @@ def main(argv: list[str] | None = None) -> int:
         return train_identity_model(args.data_dir, args.model)
     if args.command == "identity":
         return reset_identity(args.data_dir)
+    if args.command == "docs":
+        from synchro_dagster.indicators.definitions import markdown
+
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(markdown(), encoding="utf-8")
+        print(f"Wrote {args.out}")
+        return 0
     if args.command == "prepare-home":
         print(prepare_dagster_home(args.data_dir))
         return 0

@@ -56,6 +56,11 @@ class Settings:
         return self.data_dir / "warehouse" / "synchro.duckdb"
 
     @property
+    def snapshot_path(self) -> Path:
+        """The analysts' read-only copy (household-level tables and indicators, no tokens)."""
+        return self.data_dir / "published" / "analytics.duckdb"
+
+    @property
     def dagster_home(self) -> Path:
         return self.data_dir / "dagster_home"
 

@@ -13,7 +13,7 @@ TIMEZONE = "Europe/Paris"
 def monthly_job(partitions: dg.PartitionsDefinition) -> dg.UnresolvedAssetJobDefinition:
     return dg.define_asset_job(
         name="monthly_job",
-        selection=dg.AssetSelection.key_prefixes(["staging"], ["identity"]),
+        selection=dg.AssetSelection.key_prefixes(["staging"], ["identity"], ["core"], ["marts"]),
         description="The whole monthly chain for one month: every source staged, then every "
         "stage after it. The schedule, the landing sensor and `synchro run` use it.",
     )

@@ -16,8 +16,15 @@ from synchro_dagster.defs.resources import SynchroConfig
 from synchro_dagster.ingest.stage import delivered_files, sha256_of
 
 OWNERS = ["team:observatoire"]
-# what a new file of a source-month recomputes after its staging, for that month
-AFTER_STAGING = [dg.AssetKey(["identity", "person_links"]), dg.AssetKey(["identity", "households"])]
+# what a month recomputes after a source's staging (for a later month: all that depends on it)
+AFTER_STAGING = [
+    dg.AssetKey(["identity", "person_links"]),
+    dg.AssetKey(["identity", "households"]),
+    dg.AssetKey(["core", "household_months"]),
+    dg.AssetKey(["core", "household_events"]),
+    dg.AssetKey(["core", "provenance"]),
+    dg.AssetKey(["marts", "indicators"]),
+]
 
 
 def landing_specs(partitions: dg.PartitionsDefinition) -> list[dg.AssetSpec]:
@@ -68,21 +75,74 @@ def scan_landing(
     return found
 
 
-def already_ingested(warehouse: Path) -> set[tuple[str, str]] | None:
-    """(file name, sha256) of every ingested file; None while a run holds the warehouse."""
+def warehouse_state(warehouse: Path) -> tuple[set[tuple[str, str]], list[str]] | None:
+    """(file name, sha256) of every ingested file, and the months with indicators ("YYYY-MM");
+    None while a run holds the warehouse."""
     if not warehouse.exists():
-        return set()
+        return set(), []
     try:
         with duckdb.connect(str(warehouse), read_only=True) as conn:
-            found = conn.execute(
-                "SELECT count(*) FROM information_schema.tables WHERE "
-                "table_schema = 'lineage' AND table_name = 'files'"
-            ).fetchall()
-            if not found[0][0]:
-                return set()
-            return set(conn.execute("SELECT file_name, sha256 FROM lineage.files").fetchall())
+            tables = {
+                f"{s}.{t}"
+                for s, t in conn.execute(
+                    "SELECT table_schema, table_name FROM information_schema.tables"
+                ).fetchall()
+            }
+            files = set()
+            if "lineage.files" in tables:
+                files = set(conn.execute("SELECT file_name, sha256 FROM lineage.files").fetchall())
+            months = []
+            if "marts.indicators" in tables:
+                months = [
+                    m
+                    for (m,) in conn.execute(
+                        "SELECT DISTINCT strftime(month, '%Y-%m') FROM marts.indicators ORDER BY 1"
+                    ).fetchall()
+                ]
+            return files, months
     except duckdb.IOException:
         return None
+
+
+def requests_for(
+    fresh: dict[str, dict[str, object]], ingested: set[tuple[str, str]], computed: list[str]
+) -> list[dg.RunRequest]:
+    """Runs for new or changed files, in month order: each file re-stages its source-month and
+    recomputes that month; every later month already computed is then recomputed once (its
+    flows, ids and indicators depend on the months before it)."""
+    to_stage = sorted(
+        (info["month"], name, info)
+        for name, info in fresh.items()
+        if (name, info["sha256"]) not in ingested
+    )
+    if not to_stage:
+        return []
+    first = to_stage[0][0]
+    trigger = f"{to_stage[0][2]['source']}/{first}/{to_stage[0][2]['sha256']}"
+    months = sorted({m for m, _, _ in to_stage} | {m for m in computed if m > first})
+    requests = []
+    for month in months:
+        files = [(name, info) for m, name, info in to_stage if m == month]
+        for name, info in files:
+            source, sha = info["source"], info["sha256"]
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"{source}/{month}/{sha}",
+                    partition_key=month,
+                    asset_selection=[dg.AssetKey(["staging", source]), *AFTER_STAGING],
+                    tags={"synchro/file": name, "synchro/sha256": sha},
+                )
+            )
+        if not files:
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"recompute/{month}/after/{trigger}",
+                    partition_key=month,
+                    asset_selection=AFTER_STAGING,
+                    tags={"synchro/recompute_after": trigger},
+                )
+            )
+    return requests
 
 
 def landing_sensor(
@@ -94,36 +154,26 @@ def landing_sensor(
         minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="One run per new or changed partner file under data/landing (keyed on its "
-        "sha256): the file's source and month are re-staged, then everything after.",
+        "sha256): the file's source and month are re-staged, then everything after; every "
+        "later month already computed is then recomputed, in month order.",
     )
     def _sensor(context: dg.SensorEvaluationContext, synchro: SynchroConfig) -> dg.SensorResult:
         seen: dict[str, list] = json.loads(context.cursor) if context.cursor else {}
         keys = set(partitions.get_partition_keys(dynamic_partitions_store=context.instance))
         current = scan_landing(synchro.landing_dir, keys, seen)
         fresh = {n: i for n, i in current.items() if (seen.get(n) or [None])[0] != i["sha256"]}
-        ingested = already_ingested(synchro.warehouse_path) if fresh else set()
-        if ingested is None:  # a run holds the warehouse: look again at the next tick
+        state = warehouse_state(synchro.warehouse_path) if fresh else (set(), [])
+        if state is None:  # a run holds the warehouse: look again at the next tick
             return dg.SensorResult(skip_reason="the warehouse is being written; retrying later")
-        requests, events = [], []
-        for name, info in sorted(fresh.items()):
-            source, month, sha = info["source"], info["month"], info["sha256"]
-            events.append(
-                dg.AssetMaterialization(
-                    asset_key=["landing", source],
-                    partition=month,
-                    metadata={"file": name, "sha256": sha, "size_bytes": info["size"]},
-                )
+        events = [
+            dg.AssetMaterialization(
+                asset_key=["landing", info["source"]],
+                partition=info["month"],
+                metadata={"file": name, "sha256": info["sha256"], "size_bytes": info["size"]},
             )
-            if (name, sha) in ingested:
-                continue  # already staged (e.g. by `synchro run`): nothing to do
-            requests.append(
-                dg.RunRequest(
-                    run_key=f"{source}/{month}/{sha}",
-                    partition_key=month,
-                    asset_selection=[dg.AssetKey(["staging", source]), *AFTER_STAGING],
-                    tags={"synchro/file": name, "synchro/sha256": sha},
-                )
-            )
+            for name, info in sorted(fresh.items())
+        ]
+        requests = requests_for(fresh, *state)  # files already staged (`synchro run`) skipped
         cursor = json.dumps(
             {n: [i["sha256"], i["size"], i["mtime_ns"]] for n, i in current.items()}
         )

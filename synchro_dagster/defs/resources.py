@@ -46,5 +46,9 @@ class SynchroConfig(dg.ConfigurableResource):
     def warehouse_path(self) -> Path:
         return self.settings.warehouse_path
 
+    @property
+    def snapshot_path(self) -> Path:
+        return self.settings.snapshot_path
+
     def key(self) -> bytes:
         return pseudonymisation_key(self.settings)

@@ -1,0 +1,73 @@
+"""Publication: the analysts' snapshot, refreshed after every successful monthly run."""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from synchro_dagster.defs.observation import (
+    HOUSEHOLD_EVENTS,
+    HOUSEHOLD_MONTHS,
+    INDICATORS,
+    PROVENANCE,
+)
+from synchro_dagster.defs.resources import SynchroConfig
+from synchro_dagster.publish.snapshot import SNAPSHOT_TABLES, publish_snapshot
+
+SNAPSHOT = dg.AssetKey(["publish", "analytics_snapshot"])
+
+
+@dg.asset(
+    key=SNAPSHOT,
+    deps=[HOUSEHOLD_MONTHS, HOUSEHOLD_EVENTS, PROVENANCE, INDICATORS],
+    group_name="publish",
+    kinds={"duckdb"},
+    owners=["team:observatoire"],
+    code_version="1",
+    pool="duckdb",
+    description=(
+        "Read-only copy of the warehouse for analysts, all months: "
+        f"{', '.join(SNAPSHOT_TABLES)}. No identity tokens, no staging rows. Written beside "
+        "the live warehouse and swapped in at once: an analyst holding it open never blocks "
+        "the pipeline. File: data/published/analytics.duckdb."
+    ),
+)
+def analytics_snapshot(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, synchro: SynchroConfig
+) -> dg.MaterializeResult:
+    target = synchro.snapshot_path
+    failure = None
+    with duckdb.get_connection() as conn:
+        try:
+            counts = publish_snapshot(conn, target)
+        except Exception as error:  # noqa: BLE001 - reported below, by type only
+            failure = type(error).__name__
+    if failure:
+        raise dg.Failure(
+            f"The analyst snapshot could not be written ({failure}); the previous copy at "
+            f"{target} is unchanged."
+        )
+    context.log.info(f"Snapshot refreshed: {target}")
+    return dg.MaterializeResult(
+        metadata={"path": dg.MetadataValue.path(str(target)), **{k: v for k, v in counts.items()}}
+    )
+
+
+publish_job = dg.define_asset_job(
+    "publish_job",
+    selection=[SNAPSHOT],
+    description="Refreshes the analysts' snapshot (after each successful monthly run).",
+)
+
+
+def publish_after_monthly(monthly: "dg.UnresolvedAssetJobDefinition") -> dg.SensorDefinition:
+    @dg.run_status_sensor(
+        name="publish_after_monthly_run",
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        monitored_jobs=[monthly],
+        request_job=publish_job,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="After each successful monthly run, refreshes publish/analytics_snapshot.",
+    )
+    def _publish(context: dg.RunStatusSensorContext) -> dg.RunRequest:
+        return dg.RunRequest(run_key=f"publish-after-{context.dagster_run.run_id}")
+
+    return _publish

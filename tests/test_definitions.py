@@ -15,6 +15,7 @@ import pytest
 from sources import all_sources
 from synchro_dagster.cli import main
 from synchro_dagster.defs import build_definitions
+from synchro_dagster.defs.landing import AFTER_STAGING, requests_for
 from synchro_dagster.defs.resources import SynchroConfig
 from synchro_dagster.settings import Settings, create_demo_key, pseudonymisation_key
 
@@ -30,7 +31,14 @@ def test_graph_snapshot(defs):
     keys = sorted(k.to_user_string() for k in graph.get_all_asset_keys())
     ids = sorted(all_sources())
     identity = ["identity/households", "identity/person_links"]
-    assert keys == sorted([f"landing/{s}" for s in ids] + [f"staging/{s}" for s in ids] + identity)
+    observation = ["core/household_months", "core/household_events", "core/provenance"]
+    downstream = [*identity, *observation, "marts/indicators"]
+    assert keys == sorted(
+        [f"landing/{s}" for s in ids]
+        + [f"staging/{s}" for s in ids]
+        + downstream
+        + ["publish/analytics_snapshot"]
+    )
     checks = sorted(f"{c.asset_key.to_user_string()}:{c.name}" for c in graph.asset_check_keys)
     assert checks == sorted(
         [
@@ -39,21 +47,40 @@ def test_graph_snapshot(defs):
             for c in ("schema_valid", "rejection_rate", "column_drift", "volume")
         ]
         + ["identity/person_links:cluster_size", "identity/person_links:id_churn"]
+        + [
+            "core/household_months:one_row_per_household_month",
+            "core/household_months:traced_to_records",
+            "marts/indicators:stock_balance",
+            "marts/indicators:parts_sum_to_totals",
+        ]
     )
+    # the DOMAIN's rules are blocking: a month that breaks one is not published
+    blocking = {c.name for c in graph.asset_check_keys if graph.get_check_spec(c).blocking}
+    assert blocking == {
+        "one_row_per_household_month",
+        "traced_to_records",
+        "stock_balance",
+        "parts_sum_to_totals",
+    }
     job = defs.resolve_job_def("monthly_job")
     assert sorted(k.to_user_string() for k in job.asset_layer.executable_asset_keys) == sorted(
-        [f"staging/{s}" for s in ids] + identity
+        [f"staging/{s}" for s in ids] + downstream
     )
+    publish = defs.resolve_job_def("publish_job")
+    assert [k.to_user_string() for k in publish.asset_layer.executable_asset_keys] == [
+        "publish/analytics_snapshot"
+    ]
     schedule = defs.resolve_schedule_def("monthly_schedule")
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 6 10 * *", "Europe/Paris")
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
-    sensor = defs.resolve_sensor_def("landing_sensor")
-    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    for name in ("landing_sensor", "publish_after_monthly_run"):
+        assert defs.resolve_sensor_def(name).default_status == dg.DefaultSensorStatus.RUNNING
 
 
 def test_every_asset_says_what_it_is(defs):
     for spec in defs.resolve_all_asset_specs():
-        assert spec.description and spec.group_name in ("landing", "staging", "identity"), spec.key
+        stages = ("landing", "staging", "identity", "core", "marts", "publish")
+        assert spec.description and spec.group_name in stages, spec.key
         assert spec.owners and spec.kinds, spec.key
         if spec.group_name != "landing":
             assert spec.code_version and "Grain:" in spec.description
@@ -99,7 +126,7 @@ def test_sensor_requests_one_run_per_new_or_changed_file(defs, tmp_path):
         (r.partition_key, tuple(k.to_user_string() for k in r.asset_selection))
         for r in first.run_requests
     }
-    after = ("identity/person_links", "identity/households")
+    after = tuple(k.to_user_string() for k in AFTER_STAGING)
     assert requests == {
         ("2025-03", ("staging/sne", *after)),
         ("2025-03", ("staging/syplo", *after)),
@@ -121,6 +148,37 @@ def test_sensor_requests_one_run_per_new_or_changed_file(defs, tmp_path):
         "2025-03/sne/sne_demandes_21_2025-03.csv",
         "2025-03/syplo/syplo_export_2025-03.csv",
     }
+
+
+def test_a_past_month_redelivered_recomputes_every_later_month_in_order():
+    def fresh(*files):
+        return {
+            f"{m}/{s}/{s}.csv": {"source": s, "month": m, "sha256": s[0] * 64, "size": 1}
+            for m, s in files
+        }
+
+    computed = ["2025-01", "2025-02", "2025-03", "2025-04", "2025-05"]
+    runs = requests_for(fresh(("2025-03", "sne")), set(), computed)
+    assert [(r.partition_key, r.asset_selection[0].to_user_string()) for r in runs] == [
+        ("2025-03", "staging/sne"),
+        ("2025-04", "identity/person_links"),
+        ("2025-05", "identity/person_links"),
+    ]
+    assert runs[1].asset_selection == AFTER_STAGING  # no re-staging of untouched months
+    assert len({r.run_key for r in runs}) == 3
+
+    # two re-deliveries: each later month still recomputed once, after its own files
+    runs = requests_for(fresh(("2025-04", "dalo"), ("2025-02", "sne")), set(), computed)
+    assert [(r.partition_key, r.asset_selection[0].to_user_string()) for r in runs] == [
+        ("2025-02", "staging/sne"),
+        ("2025-03", "identity/person_links"),
+        ("2025-04", "staging/dalo"),
+        ("2025-05", "identity/person_links"),
+    ]
+    # a file already staged (by `synchro run`) asks for nothing
+    assert (
+        requests_for(fresh(("2025-03", "sne")), {("2025-03/sne/sne.csv", "s" * 64)}, computed) == []
+    )
 
 
 def test_missing_key_message_says_how_to_set_one(tmp_path, monkeypatch):

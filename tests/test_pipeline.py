@@ -13,9 +13,16 @@ import polars as pl
 import pytest
 
 from synchro_dagster.cli import run_months
+from synchro_dagster.indicators.build import balance_holds, parts_mismatches, stock_balance
+from synchro_dagster.observation.checks import (
+    duplicate_household_months,
+    untraced_household_months,
+)
+from synchro_dagster.observation.lineage import TABLES
+from synchro_dagster.publish.snapshot import SNAPSHOT_TABLES, publish_snapshot
 from synchro_dagster.synthetic import generate
 
-MONTHS = [date(2025, 1, 1), date(2025, 2, 1)]
+MONTHS = [date(2025, 1, 1), date(2025, 2, 1), date(2025, 3, 1)]
 KEY = "test-key-" + "0123456789abcdef" * 3
 
 
@@ -156,7 +163,8 @@ def test_changed_redelivery_replaces_the_month(ran, tmp_path):
         )[0]
 
     read_before, _ = read_and_staged()
-    assert _run(data, [MONTHS[1]]) == 0
+    stock_before = _stocks(data)
+    assert _run(data, MONTHS[1:]) == 0  # `synchro run --months 2025-02:`
     read_after, staged_after = read_and_staged()
     assert read_after == read_before - 5
     assert (
@@ -172,6 +180,101 @@ def test_changed_redelivery_replaces_the_month(ran, tmp_path):
         staged_counts(data)[("hebergement", MONTHS[0])]
         == staged_counts(ran)[("hebergement", MONTHS[0])]
     )
+    # the month and the one after it were recomputed, and still reconcile
+    with duckdb.connect(str(data / "warehouse" / "synchro.duckdb"), read_only=True) as conn:
+        assert all(balance_holds(stock_balance(conn, m)) for m in MONTHS)
+    assert _stocks(data)[MONTHS[0]] == stock_before[MONTHS[0]]
+
+
+def _stocks(data: Path) -> dict[date, float]:
+    return dict(
+        query(
+            data,
+            "SELECT month, value FROM marts.indicators WHERE indicator = 'stock_households' "
+            "AND dimension IS NULL",
+        )
+    )
+
+
+def test_every_month_obeys_the_domain_rules(ran):
+    with duckdb.connect(str(ran / "warehouse" / "synchro.duckdb"), read_only=True) as conn:
+        for month in MONTHS:
+            figures = stock_balance(conn, month)
+            assert balance_holds(figures), (month, figures)
+            assert parts_mismatches(conn, month) == []
+            assert duplicate_household_months(conn, month) == 0
+            assert untraced_household_months(conn, month) == 0
+    stocks = _stocks(ran)
+    assert sorted(stocks) == MONTHS and all(v > 100 for v in stocks.values())
+    types = {t for (t,) in query(ran, "SELECT DISTINCT type FROM core.household_events")}
+    assert {"newly_identified", "to_housing"} <= types
+
+
+def test_the_column_schema_dagster_shows_is_the_tables(ran):
+    for table, columns in TABLES.items():
+        schema, name = table.split(".")
+        actual = query(
+            ran,
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
+            "AND table_name = ? ORDER BY ordinal_position",
+            [schema, name],
+        )
+        assert [c for (c,) in actual] == list(columns), table
+
+
+def test_a_figure_traces_to_partner_files_with_one_query(ran):
+    rows = query(
+        ran,
+        """
+        SELECT f.source, f.file_name, count(DISTINCT p.household_id) AS households,
+               count(*) AS records
+        FROM core.household_months AS h
+        JOIN core.provenance AS p USING (month, household_id)
+        JOIN lineage.files AS f ON f.sha256 = p.file_sha256 AND f.source = p.source
+        WHERE h.month = DATE '2025-03-01' AND h.status = 'active' AND h.situation = 'RUE'
+        GROUP BY ALL ORDER BY households DESC
+        """,
+    )
+    assert rows and all((ran / "landing" / name).is_file() for _, name, _, _ in rows)
+    traced = query(
+        ran,
+        "SELECT count(DISTINCT household_id) FROM core.provenance JOIN core.household_months "
+        "USING (month, household_id) WHERE month = DATE '2025-03-01' AND status = 'active' "
+        "AND situation = 'RUE'",
+    )[0][0]
+    published = query(
+        ran,
+        "SELECT value FROM marts.indicators WHERE month = DATE '2025-03-01' "
+        "AND indicator = 'stock_households' AND dimension = 'situation=RUE'",
+    )[0][0]
+    assert traced == published
+
+
+def test_the_analyst_snapshot_has_no_token_and_never_blocks_the_pipeline(ran, tmp_path):
+    data = _copy(ran, tmp_path)
+    snapshot = data / "published" / "analytics.duckdb"
+    assert snapshot.stat().st_mode & 0o777 == 0o440
+    with duckdb.connect(str(snapshot), read_only=True) as analyst:
+        tables = analyst.execute(
+            "SELECT table_schema || '.' || table_name FROM information_schema.tables"
+        ).fetchall()
+        assert sorted(t for (t,) in tables) == sorted(SNAPSHOT_TABLES)
+        columns = [
+            c
+            for (c,) in analyst.execute(
+                "SELECT column_name FROM information_schema.columns"
+            ).fetchall()
+        ]
+        assert not [c for c in columns if c.startswith("tok_") or c.endswith("_token")]
+        before = analyst.execute("SELECT count(*) FROM marts.indicators").fetchall()
+        # the pipeline refreshes the snapshot while the analyst holds it open
+        with duckdb.connect(str(data / "warehouse" / "synchro.duckdb")) as conn:
+            conn.execute("DELETE FROM marts.indicators WHERE month = ?", [MONTHS[-1]])
+            counts = publish_snapshot(conn, snapshot)
+        assert analyst.execute("SELECT count(*) FROM marts.indicators").fetchall() == before
+    with duckdb.connect(str(snapshot), read_only=True) as fresh:
+        after = fresh.execute("SELECT count(*) FROM marts.indicators").fetchall()[0][0]
+    assert after == counts["marts.indicators"] < before[0][0]
 
 
 def test_a_bad_file_fails_its_source_month_keeps_its_previous_state_and_spares_the_others(

@@ -24,8 +24,8 @@ SNAPSHOT = dg.AssetKey(["publish", "analytics_snapshot"])
     code_version="1",
     pool="duckdb",
     description=(
-        "Read-only copy of the warehouse for analysts, all months: "
-        f"{', '.join(SNAPSHOT_TABLES)}. No identity tokens, no staging rows. Written beside "
+        "Grain: one DuckDB file holding every month of "
+        f"{', '.join(SNAPSHOT_TABLES)}: the analysts' read-only copy. No identity tokens, no staging rows. Written beside "
         "the live warehouse and swapped in at once: an analyst holding it open never blocks "
         "the pipeline. File: data/published/analytics.duckdb."
     ),

@@ -203,7 +203,9 @@ def scored_pairs(
         model = _without_term_frequencies(model)
     with duckdb.connect() as conn:
         _, sdf = _register(conn, records)
-        linker = Linker(sdf, model, log_level=logging.WARNING)
+        # the saved model leaves a few m values at Splink's defaults on purpose (levels the
+        # training data never showed): Splink's warning about it would repeat every month
+        linker = Linker(sdf, model, log_level=logging.ERROR)
         pairs = linker.inference.predict(threshold_match_probability=threshold)
         edges = conn.sql(f"""
             SELECT p.record_id_l AS a, p.record_id_r AS b, p.match_weight AS w,

@@ -25,9 +25,9 @@ SNAPSHOT = dg.AssetKey(["publish", "analytics_snapshot"])
     pool="duckdb",
     description=(
         "Grain: one DuckDB file holding every month of "
-        f"{', '.join(SNAPSHOT_TABLES)}: the analysts' read-only copy. No identity tokens, no staging rows. Written beside "
-        "the live warehouse and swapped in at once: an analyst holding it open never blocks "
-        "the pipeline. File: data/published/analytics.duckdb."
+        f"{', '.join(SNAPSHOT_TABLES)}: the analysts' read-only copy. No identity tokens, "
+        "no staging rows. Written beside the live warehouse and swapped in at once: an "
+        "analyst holding it open never blocks the pipeline. File: data/published/analytics.duckdb."
     ),
 )
 def analytics_snapshot(

@@ -38,6 +38,9 @@ LINK_COLUMNS = (
 
 for noisy in ("splink", "splink.internals"):
     logging.getLogger(noisy).setLevel(logging.WARNING)
+# the saved model leaves a few m values at Splink's defaults on purpose (levels the training
+# data never showed): Splink's warning about it, at every predict(), says nothing new
+logging.getLogger("splink.internals.linker").setLevel(logging.ERROR)
 
 
 def _swapped(a: str, b: str) -> str:
@@ -203,9 +206,7 @@ def scored_pairs(
         model = _without_term_frequencies(model)
     with duckdb.connect() as conn:
         _, sdf = _register(conn, records)
-        # the saved model leaves a few m values at Splink's defaults on purpose (levels the
-        # training data never showed): Splink's warning about it would repeat every month
-        linker = Linker(sdf, model, log_level=logging.ERROR)
+        linker = Linker(sdf, model, log_level=logging.WARNING)
         pairs = linker.inference.predict(threshold_match_probability=threshold)
         edges = conn.sql(f"""
             SELECT p.record_id_l AS a, p.record_id_r AS b, p.match_weight AS w,

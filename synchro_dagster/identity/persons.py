@@ -37,6 +37,7 @@ IDENTITY_DDL = (
         rule VARCHAR NOT NULL CHECK (rule IN ('never', 'always')),
         note VARCHAR, created_at TIMESTAMP DEFAULT current_timestamp)""",
 )
+ALONE = ("homme_seul", "femme_seule", "mineur_isole")  # compositions of one person
 IDENTITY_TABLES = ("person_links", "person_aliases", "households", "household_aliases", "churn")
 RECORD_KEY = "source || ':' || file_sha256 || ':' || row_number"
 
@@ -57,8 +58,11 @@ def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def staged_records(conn: duckdb.DuckDBPyConnection, until: date) -> pl.DataFrame:
-    """Every staged record up to a month: record_key, month, source, household_token, tokens."""
-    columns = ", ".join(c for c in LINK_COLUMNS if c != "record_id")
+    """Every staged record up to a month: record_key, month, source, household_token, tokens,
+    and the household the source declares (composition, household_size)."""
+    columns = ", ".join(
+        [*(c for c in LINK_COLUMNS if c != "record_id"), "composition", "household_size"]
+    )
     union, n = staged_union(conn, f"{RECORD_KEY} AS record_key, month, source, {columns}")
     return conn.sql(
         f"SELECT row_number() OVER (ORDER BY month, record_key) AS record_id, * FROM ({union})",
@@ -171,8 +175,9 @@ def _apply_corrections(
 def _households(
     conn: duckdb.DuckDBPyConnection, month: date, records: pl.DataFrame
 ) -> tuple[pl.DataFrame, list[tuple[int, int]], dict[tuple[str, str], int]]:
-    """Persons seen together in a partner household this month form one household; its id is
-    the previous month's household id that shares the most persons with it."""
+    """Persons seen together in a partner household this month form one household, with the
+    persons of their previous household seen apart this month (unless declared alone now);
+    its id is the previous household id that shares the most persons with it."""
     comp = Components()
     persons = records["person_id"].unique().to_list()
     for pid in persons:
@@ -191,6 +196,34 @@ def _households(
             [month],
         ).fetchall()
     )
+    # a person listed apart from the rest of their household this month (the SNE applicant
+    # alone, a parent met by a street team, one adult at a day centre) is still one of them:
+    # only a record declaring them alone now (a single-person composition or a household of
+    # one) while their household had others is taken as a separation
+    members_before = Counter(previous.values())
+    declared_alone = set(
+        records.filter(pl.col("composition").is_in(ALONE) | (pl.col("household_size") == 1))[
+            "person_id"
+        ].to_list()
+    )
+    parts: dict[int, list[int]] = defaultdict(list)
+    for pid in persons:
+        parts[comp.find(pid)].append(pid)
+    anchor: dict[int, int] = {}  # previous household id -> a person of this month in it
+    for group in parts.values():
+        homes = {previous[p] for p in group if p in previous}
+        separated = (
+            len(group) == 1
+            and group[0] in declared_alone
+            and any(members_before[h] > 1 for h in homes)
+        )
+        if separated:
+            continue
+        for h in homes:
+            if h in anchor:
+                comp.union(anchor[h], group[0])
+            else:
+                anchor[h] = group[0]
     next_id = 1 + int(
         conn.execute("SELECT coalesce(max(household_id), 0) FROM identity.households").fetchall()[
             0

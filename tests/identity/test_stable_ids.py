@@ -32,7 +32,8 @@ def identities(rows: list[tuple]) -> pl.DataFrame:
 
 
 def stage(conn: duckdb.DuckDBPyConnection, month: date, rows: list[tuple]) -> None:
-    """rows: (row_number, last, first, birth_date, sex, household_ref) into staging.test."""
+    """rows: (row_number, last, first, birth_date, sex, household_ref[, composition]) into
+    staging.test."""
     raw = identities([(r[1], r[2], r[3], r[5]) for r in rows])
     staged = pl.concat(
         [
@@ -45,6 +46,10 @@ def stage(conn: duckdb.DuckDBPyConnection, month: date, rows: list[tuple]) -> No
                     "row_number": [r[0] for r in rows],
                     "sex": [r[4] for r in rows],
                     "age_band": [None] * len(rows),
+                    "composition": pl.Series(
+                        [r[6] if len(r) > 6 else None for r in rows], dtype=pl.String
+                    ),
+                    "household_size": pl.Series([None] * len(rows), dtype=pl.Int64),
                 }
             ),
         ],
@@ -113,6 +118,36 @@ def test_a_person_seen_alone_belongs_to_the_family_household(conn):
     family = jan.filter(pl.col("record_key").str.ends_with(":3"))["household_id"][0]
     assert alice_alone == family
     assert jan.filter(pl.col("record_key").str.ends_with(":6"))["household_id"][0] != family
+
+
+def test_a_family_seen_in_pieces_next_month_stays_one_household(conn):
+    stage(conn, JAN, [(2, *ALICE, "G1"), (3, *BOB, "G1"), (4, *CHILD, "G1")])
+    # February: the SNE lists Alice alone, a shelter lists Bob and the child
+    stage(conn, FEB, [(2, *ALICE, "SNE-1"), (3, *BOB, "CHU-9"), (4, *CHILD, "CHU-9")])
+    jan, feb = run(conn, JAN), run(conn, FEB)
+    assert (
+        set(feb["household_id"]) == set(jan["household_id"]) and feb["household_id"].n_unique() == 1
+    )
+    churn = dict(
+        conn.execute(
+            "SELECT kind, n FROM identity.churn WHERE month = ? AND entity = 'household'", [FEB]
+        ).fetchall()
+    )
+    assert churn["split"] == 0
+
+
+def test_a_spouse_declared_alone_after_living_as_a_couple_is_a_new_household(conn):
+    stage(conn, JAN, [(2, *ALICE, "G1"), (3, *BOB, "G1"), (4, *CHILD, "G1")])
+    stage(
+        conn,
+        FEB,
+        [(2, *ALICE, "G1"), (4, *CHILD, "G1"), (3, *BOB, "115-B", "homme_seul")],
+    )
+    jan, feb = run(conn, JAN), run(conn, FEB)
+    family = jan["household_id"][0]
+    bob = feb.filter(pl.col("record_key").str.ends_with(":3"))["household_id"][0]
+    alice = feb.filter(pl.col("record_key").str.ends_with(":2"))["household_id"][0]
+    assert alice == family and bob != family
 
 
 def test_a_record_bridging_two_known_persons_merges_them_and_the_oldest_id_survives(conn):

@@ -20,13 +20,15 @@ ranked AS (
     FROM previous
 ),
 now AS (SELECT * FROM _household_months),
-before AS (  -- the latest record before the month that said something, per household
+before AS (  -- the latest record before the month that said something, per household; as
+    -- for the status, an exit stands against homelessness evidence of its own month
     SELECT household_id, kind, evidence_date
     FROM _evidence
     WHERE evidence_date < $month AND kind <> 'unknown'
     QUALIFY row_number() OVER (
         PARTITION BY household_id
-        ORDER BY evidence_date DESC, situation_rank, source, file_sha256, row_number) = 1
+        ORDER BY date_trunc('month', evidence_date) DESC, kind = 'homeless', evidence_date DESC,
+            situation_rank, source, file_sha256, row_number) = 1
 )
 SELECT $month::DATE AS month, n.household_id, 'inflow' AS flow,
     CASE

@@ -24,7 +24,7 @@ SQL_DIR = Path(__file__).parent
 CORE_TABLES = ("household_months", "household_events", "provenance")
 STAGED_COLUMNS = (
     "source || ':' || file_sha256 || ':' || row_number AS record_key, source, month, "
-    "file_sha256, row_number, record_token, age_band, composition, household_size, situation, "
+    "file_sha256, row_number, record_token, sex, age_band, composition, household_size, situation, "
     "event_date, need_type, need_status, need_since, request_fulfilled, programme, entry_date, "
     "exit_date, exit_destination"
 )

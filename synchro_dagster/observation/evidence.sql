@@ -54,6 +54,7 @@ SELECT
         THEN coalesce(t.exit_housing_kind, t.programme_housing_kind, 'unknown') END AS housing_kind,
     r.situation_rank,
     t.record_token,
+    t.sex,
     t.age_band,
     t.composition,
     t.household_size,

@@ -44,8 +44,8 @@ declared_size AS (  -- the latest household size a source gave, in the window
         PARTITION BY household_id
         ORDER BY evidence_date DESC, situation_rank, source, file_sha256, row_number) = 1
 ),
-person_bands AS (  -- each current member's latest known age band
-    SELECT m.household_id, m.person_id, b.age_band
+person_bands AS (  -- each current member's latest known age band and sex
+    SELECT m.household_id, m.person_id, b.age_band, x.sex
     FROM _members AS m SEMI JOIN households AS h USING (household_id)
     LEFT JOIN (
         SELECT person_id, age_band FROM history WHERE age_band IS NOT NULL
@@ -53,6 +53,12 @@ person_bands AS (  -- each current member's latest known age band
             PARTITION BY person_id
             ORDER BY evidence_date DESC, situation_rank, source, file_sha256, row_number) = 1
     ) AS b USING (person_id)
+    LEFT JOIN (
+        SELECT person_id, sex FROM history WHERE sex IS NOT NULL
+        QUALIFY row_number() OVER (
+            PARTITION BY person_id
+            ORDER BY evidence_date DESC, situation_rank, source, file_sha256, row_number) = 1
+    ) AS x USING (person_id)
 ),
 members AS (
     SELECT
@@ -65,7 +71,13 @@ members AS (
         count(*) FILTER (age_band = '45-54') AS age_45_54,
         count(*) FILTER (age_band = '55-64') AS age_55_64,
         count(*) FILTER (age_band = '65+') AS age_65_plus,
-        count(*) FILTER (age_band IS NULL) AS age_unknown
+        count(*) FILTER (age_band IS NULL) AS age_unknown,
+        -- a household of one no source described: its composition follows from the person
+        CASE WHEN count(*) = 1 THEN CASE
+            WHEN any_value(age_band) = '0-17' THEN 'mineur_isole'
+            WHEN any_value(sex) = 'M' THEN 'homme_seul'
+            WHEN any_value(sex) = 'F' THEN 'femme_seule'
+        END END AS composition_of_one
     FROM person_bands GROUP BY household_id
 ),
 seen AS (
@@ -142,7 +154,11 @@ SELECT
         WHEN 'HEB_INSERTION' THEN '3' WHEN 'LOG_TEMP' THEN '3' WHEN 'ASILE' THEN '3 (asile)'
         WHEN 'INSTITUTION' THEN '4' WHEN 'SQUAT' THEN '5' WHEN 'TIERS' THEN '6' END
     END AS ethos,
-    coalesce(c.composition, 'inconnue') AS composition,
+    coalesce(
+        c.composition,
+        CASE WHEN coalesce(d.household_size, 1) = 1 THEN m.composition_of_one END,
+        'inconnue'
+    ) AS composition,
     coalesce(d.household_size, m.members, 1)::INTEGER AS persons,
     coalesce(m.age_0_17, 0)::INTEGER AS age_0_17,
     coalesce(m.age_18_24, 0)::INTEGER AS age_18_24,

@@ -29,7 +29,11 @@ TABLES: dict[str, dict[str, tuple[str, str, list[str]]]] = {
         "status": ("VARCHAR", "active | housed | deceased | left_territory | inactive", EVIDENCE),
         "situation": ("VARCHAR", "DOMAIN §3 code; LOGE when housed", EVIDENCE),
         "ethos": ("VARCHAR", "ETHOS Light category of the stock (asylum apart)", EVIDENCE),
-        "composition": ("VARCHAR", "latest composition a source gave", [f"{S}composition"]),
+        "composition": (
+            "VARCHAR",
+            "latest composition a source gave; else, for one person, from sex and age",
+            [f"{S}composition", f"{S}sex", f"{S}age_band"],
+        ),
         "persons": (
             "INTEGER",
             "declared household size, else persons linked",

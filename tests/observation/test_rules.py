@@ -27,6 +27,7 @@ COLUMNS = {
     "file_sha256": "VARCHAR",
     "row_number": "BIGINT",
     "record_token": "VARCHAR",
+    "sex": "VARCHAR",
     "age_band": "VARCHAR",
     "composition": "VARCHAR",
     "household_size": "BIGINT",
@@ -235,9 +236,13 @@ def test_return_from_housing_needs_evidence_in_a_later_month(wh):
 def test_latest_evidence_wins_and_source_rank_breaks_same_day_ties(wh):
     wh.record("accueils_jour", 1, 1, "2025-01-31", situation="RUE")
     wh.record("hebergement", 1, 1, "2025-01-31", situation="MISE_ABRI", programme="CHU")
-    wh.record("hebergement", 2, 2, "2025-01-20", situation="HEB_INSERTION")
+    wh.record("hebergement", 2, 2, "2025-01-20", situation="HEB_INSERTION", sex="F")
     wh.record("accueils_jour", 2, 2, "2025-01-25", situation="TIERS")
     wh.observe(JAN)
+    # nobody gave a composition: one woman alone is femme_seule, one person of unknown sex
+    # stays unknown
+    assert wh.row(JAN, 2)["composition"] == "femme_seule"
+    assert wh.row(JAN, 1)["composition"] == "inconnue"
     assert wh.row(JAN, 1)["situation"] == "MISE_ABRI"  # rank 1 beats rank 6
     assert wh.row(JAN, 2)["situation"] == "TIERS"  # later, whatever the rank
     assert wh.value(JAN, "stock_households", "situation=TIERS") == 1

@@ -280,3 +280,13 @@ def test_sensor_reads_a_file_again_only_when_it_changed(defs, tmp_path, monkeypa
     path.write_text("NUM_UNIQUE;NOM\n1;A\n2;B\n")
     third = _sensor_tick(defs, tmp_path, second.cursor)
     assert hashed == [path.name, path.name] and len(third.run_requests) == 1
+
+
+def test_the_indicators_page_is_generated_from_the_definitions():
+    from synchro_dagster.indicators.definitions import INDICATORS, markdown
+
+    page = Path(__file__).parent.parent / "docs" / "indicators.md"
+    assert page.read_text(encoding="utf-8") == markdown(), "run `synchro docs` and commit"
+    assert len({i.name for i in INDICATORS}) == len(INDICATORS)
+    for i in INDICATORS:
+        assert f"## `{i.name}`" in page.read_text(encoding="utf-8") and i.definition

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import duckdb
 
+from sources import all_sources
 from synchro_dagster.indicators.definitions import INDICATORS, definitions_frame
 
 SQL = (Path(__file__).parent / "indicators.sql").read_text(encoding="utf-8")
@@ -14,7 +15,7 @@ SQL = (Path(__file__).parent / "indicators.sql").read_text(encoding="utf-8")
 
 def indicators_month(conn: duckdb.DuckDBPyConnection, month: date) -> int:
     """Replaces the month in `marts.indicators` (and refreshes the definitions); rows written."""
-    conn.execute(SQL, {"month": month})
+    conn.execute(SQL, {"month": month, "sources": sorted(all_sources())})
     conn.register("_definitions", definitions_frame())
     conn.execute("BEGIN TRANSACTION")
     try:

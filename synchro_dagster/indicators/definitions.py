@@ -42,7 +42,8 @@ INDICATORS: tuple[Indicator, ...] = (
         "Households in the stock this month and not last month. type: newly_identified (no "
         "record in the look-back, default 24 months), returned_from_housing (their latest "
         "record before the month was an exit to housing), returned_from_inactivity (seen "
-        "before, then out of sight).",
+        "before, then out of sight). In the first month observed, the whole stock is an "
+        "inflow.",
         ("type",),
         additive=True,
     ),

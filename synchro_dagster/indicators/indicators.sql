@@ -1,7 +1,7 @@
 -- marts.indicators
 -- Grain: one row per month, indicator and dimension (null for the total, otherwise
 -- 'name=value'). Definitions: marts.indicator_definitions (docs/indicators.md).
--- Every total exists, at 0 when nothing was counted.
+-- Every total exists, at 0 when nothing was counted; coverage lists every source, at 0 too.
 CREATE OR REPLACE TEMP TABLE _indicators AS
 WITH hm AS (SELECT * FROM core.household_months WHERE month = $month),
 stock AS (SELECT * FROM hm WHERE status = 'active'),
@@ -14,6 +14,7 @@ needs AS (SELECT household_id, unnest(open_needs) AS need FROM stock),
 answered AS (SELECT household_id, unnest(needs_answered) AS need FROM hm),
 answers AS (SELECT household_id, unnest(answers) AS answer FROM hm),
 seen AS (SELECT household_id, sources, unnest(sources) AS source FROM stock),
+every_source AS (SELECT unnest($sources::VARCHAR[]) AS source),
 priority AS (SELECT * FROM stock WHERE priority_since IS NOT NULL),
 parts AS (
     SELECT 'stock_households' AS indicator, NULL AS dimension, count(*)::DOUBLE AS value
@@ -54,10 +55,11 @@ parts AS (
     UNION ALL SELECT 'median_months_waiting_priority', NULL,
         median(date_diff('month', priority_since, $month::DATE))
         FROM priority HAVING count(*) > 0
-    UNION ALL SELECT 'households_seen_by_source', 'source=' || source, count(*)
-        FROM seen GROUP BY 2
-    UNION ALL SELECT 'households_seen_only_by_source', 'source=' || source, count(*)
-        FROM seen WHERE len(sources) = 1 GROUP BY 2
+    UNION ALL SELECT 'households_seen_by_source', 'source=' || e.source, count(s.household_id)
+        FROM every_source AS e LEFT JOIN seen AS s USING (source) GROUP BY 2
+    UNION ALL SELECT 'households_seen_only_by_source', 'source=' || e.source,
+        count(s.household_id) FILTER (len(s.sources) = 1)
+        FROM every_source AS e LEFT JOIN seen AS s USING (source) GROUP BY 2
 )
 SELECT $month::DATE AS month, indicator, dimension, value
 FROM parts

@@ -337,7 +337,8 @@ def test_needs_requests_and_priority(wh):
     assert wh.value(JAN, "households_with_open_request", "need=sne") == 1
     assert wh.value(JAN, "priority_not_housed") == 1
     assert wh.value(JAN, "median_months_waiting_priority") == 3
-    assert wh.value(JAN, "households_seen_only_by_source", "source=sne") is None
+    assert wh.value(JAN, "households_seen_only_by_source", "source=sne") == 0
+    assert wh.value(JAN, "households_seen_by_source", "source=dalo") == 0  # every source listed
     assert wh.value(JAN, "households_seen_by_source", "source=siao_urgence") == 1
 
 

@@ -290,3 +290,29 @@ def test_the_indicators_page_is_generated_from_the_definitions():
     assert len({i.name for i in INDICATORS}) == len(INDICATORS)
     for i in INDICATORS:
         assert f"## `{i.name}`" in page.read_text(encoding="utf-8") and i.definition
+
+
+@pytest.mark.parametrize(
+    ("read", "quarantined", "passed"),
+    [(6, 1, True), (6, 2, False), (100, 5, True), (100, 6, False), (0, 0, True)],
+)
+def test_rejection_rate_tolerates_one_broken_row_in_a_short_list(read, quarantined, passed):
+    from datetime import date
+
+    from synchro_dagster.defs.staging import _checks
+    from synchro_dagster.ingest.store import LINEAGE_FILES_DDL
+
+    month = date(2025, 8, 1)
+    with duckdb.connect() as conn:
+        conn.execute("CREATE SCHEMA lineage")
+        conn.execute(LINEAGE_FILES_DDL)
+        conn.execute("CREATE SCHEMA staging")
+        conn.execute("CREATE TABLE staging.dalo AS SELECT ?::DATE AS month", [month])
+        conn.execute(
+            "INSERT INTO lineage.files (source, month, file_name, sha256, size_bytes, rows_read, "
+            "rows_staged, rows_quarantined, rows_ignored, loaded_at) VALUES "
+            "('dalo', ?, 'f.xlsx', 's', 1, ?, ?, ?, 0, now())",
+            [month, read, read - quarantined, quarantined],
+        )
+        results = {r.check_name: r for r in _checks(conn, all_sources()["dalo"], month, 0.05)}
+    assert results["rejection_rate"].passed is passed

@@ -21,7 +21,12 @@ def identity_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefini
         specs=[
             dg.AssetSpec(
                 key,
-                deps=[dg.AssetKey(["staging", s]) for s in all_sources()],
+                deps=[
+                    *(dg.AssetKey(["staging", s]) for s in all_sources()),
+                    # a month is linked against the ids the month before left: in a backfill,
+                    # months go in order
+                    dg.AssetDep(key, partition_mapping=dg.TimeWindowPartitionMapping(-1, -1)),
+                ],
                 description=(
                     "Grain: one row per staged record of the month, with its person_id. "
                     "Records are linked on keyed tokens by the Fellegi-Sunter model "

@@ -32,7 +32,6 @@ HOUSEHOLD_EVENTS = dg.AssetKey(["core", "household_events"])
 PROVENANCE = dg.AssetKey(["core", "provenance"])
 INDICATORS = dg.AssetKey(["marts", "indicators"])
 IDENTITY = [dg.AssetKey(["identity", "person_links"]), dg.AssetKey(["identity", "households"])]
-PREVIOUS_AND_THIS_MONTH = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=0)
 
 
 def _spec(key: dg.AssetKey, deps: list, description: str, partitions) -> dg.AssetSpec:
@@ -68,14 +67,13 @@ def observation_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDef
             ),
             _spec(
                 HOUSEHOLD_EVENTS,
-                [
-                    dg.AssetDep(HOUSEHOLD_MONTHS, partition_mapping=PREVIOUS_AND_THIS_MONTH),
-                    *IDENTITY,
-                ],
+                [HOUSEHOLD_MONTHS, *IDENTITY],
                 "Grain: one row per household entering or leaving the stock in the month, "
                 "with its type (newly identified, returned from housing or from inactivity; "
                 "to housing by kind, to inactivity, deceased, left the territory, duplicate "
-                "merged). Last month's stock + inflows - outflows = this month's stock. "
+                "merged), against last month's stored household-months (months run in order: "
+                "identity and indicators depend on their month before). Last month's stock + "
+                "inflows - outflows = this month's stock. "
                 "SQL: synchro_dagster/observation/household_events.sql.",
                 partitions,
             ),

@@ -62,12 +62,17 @@ def publish_after_monthly(monthly: "dg.UnresolvedAssetJobDefinition") -> dg.Sens
     @dg.run_status_sensor(
         name="publish_after_monthly_run",
         run_status=dg.DagsterRunStatus.SUCCESS,
-        monitored_jobs=[monthly],
         request_job=publish_job,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="After each successful monthly run, refreshes publish/analytics_snapshot.",
+        description="After each successful run that computed indicators (the monthly job, a "
+        "re-delivery's runs, a backfill from the UI), refreshes publish/analytics_snapshot.",
     )
-    def _publish(context: dg.RunStatusSensorContext) -> dg.RunRequest:
-        return dg.RunRequest(run_key=f"publish-after-{context.dagster_run.run_id}")
+    def _publish(context: dg.RunStatusSensorContext):
+        run = context.dagster_run
+        selection = run.asset_selection  # None: the whole job
+        computed = run.job_name == monthly.name if selection is None else INDICATORS in selection
+        if not computed:
+            return dg.SkipReason(f"run {run.run_id} computed no indicators")
+        return dg.RunRequest(run_key=f"publish-after-{run.run_id}")
 
     return _publish

@@ -59,6 +59,14 @@ INDICATORS: tuple[Indicator, ...] = (
         additive=True,
     ),
     Indicator(
+        "returns_from_housing",
+        "households",
+        "Households back in the stock this month whose latest exit was to housing at most 6, "
+        "12 or 24 months before (dimension within=6|12|24, each counting the shorter ones too; "
+        "an exit is seen only within the look-back).",
+        ("within",),
+    ),
+    Indicator(
         "median_months_since_first_seen",
         "months",
         "Median, over the stock, of the months between the first month a source named the "

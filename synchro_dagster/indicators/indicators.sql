@@ -35,6 +35,10 @@ parts AS (
     UNION ALL SELECT 'outflow_households',
         'type=' || type || coalesce(':' || housing_kind, ''), count(*)
         FROM ev WHERE flow = 'outflow' GROUP BY 2
+    UNION ALL SELECT 'returns_from_housing', 'within=' || w, count(e.household_id)
+        FROM (SELECT unnest([6, 12, 24]) AS w) AS windows
+        LEFT JOIN ev AS e ON e.type = 'returned_from_housing' AND e.months_since_exit <= w
+        GROUP BY 2
     UNION ALL SELECT 'median_months_since_first_seen', NULL, median(months_since_first_seen)
         FROM stock HAVING count(*) > 0
     UNION ALL SELECT 'mean_months_to_housing', NULL, avg(months_since_first_seen)

@@ -73,8 +73,8 @@ SELECT
         WHEN t.entry_date IS NOT NULL AND t.situation IN ('MISE_ABRI', 'HOTEL') THEN 'shelter'
         WHEN t.request_fulfilled THEN 'shelter'
     END AS answer,
-    CASE
-        WHEN t.kind = 'housed' THEN t.event_date
+    CASE  -- a housing answer is given on the exit or entry date, not on each later listing
+        WHEN t.kind = 'housed' THEN coalesce(t.exit_date, t.entry_date, t.event_date)
         WHEN t.entry_date IS NOT NULL
              AND t.situation IN ('LOG_TEMP', 'HEB_INSERTION', 'ASILE', 'MISE_ABRI', 'HOTEL')
             THEN t.entry_date

@@ -7,6 +7,7 @@
 -- Outflow types: 'to_housing' (with housing_kind), 'deceased', 'left_territory' (a source says
 -- so), 'to_inactivity' (no homelessness evidence for N days), 'duplicate_merged' (identity found
 -- that two households of last month's stock are one: the other id goes on, see merged_into).
+-- months_since_exit: for a return from housing, months since the month of that exit.
 CREATE OR REPLACE TEMP TABLE _household_events AS
 WITH previous AS (  -- last month's stock, under today's household ids
     SELECT p.household_id, coalesce(x.current_household_id, p.household_id) AS now_id
@@ -37,7 +38,10 @@ SELECT $month::DATE AS month, n.household_id, 'inflow' AS flow,
         ELSE 'returned_from_inactivity'
     END AS type,
     NULL::VARCHAR AS housing_kind,
-    NULL::BIGINT AS merged_into
+    NULL::BIGINT AS merged_into,
+    CASE WHEN b.kind = 'housed' AND b.evidence_date >= $lookback_start
+        THEN date_diff('month', date_trunc('month', b.evidence_date), $month::DATE)
+    END::INTEGER AS months_since_exit
 FROM now AS n
 LEFT JOIN before AS b USING (household_id)
 WHERE n.status = 'active' AND n.household_id NOT IN (SELECT now_id FROM previous)
@@ -50,7 +54,8 @@ SELECT $month::DATE, r.household_id, 'outflow',
         ELSE 'to_inactivity'
     END,
     CASE WHEN r.k = 1 AND n.status = 'housed' THEN n.housing_kind END,
-    CASE WHEN r.k > 1 THEN r.now_id END
+    CASE WHEN r.k > 1 THEN r.now_id END,
+    NULL
 FROM ranked AS r
 LEFT JOIN now AS n ON n.household_id = r.now_id
 WHERE r.k > 1 OR n.status IS DISTINCT FROM 'active'

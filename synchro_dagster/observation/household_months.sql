@@ -23,6 +23,10 @@ homeless AS (  -- the latest homelessness evidence in the window
         PARTITION BY household_id
         ORDER BY evidence_date DESC, situation_rank, source, file_sha256, row_number) = 1
 ),
+homeless_ever AS (  -- the latest homelessness evidence at all, up to the month's end
+    SELECT household_id, max(evidence_date) AS evidence_date
+    FROM history WHERE kind = 'homeless' GROUP BY household_id
+),
 exits AS (  -- the latest exit from homelessness any source reported, up to the month's end
     SELECT household_id, kind, housing_kind, evidence_date
     FROM history WHERE kind IN ('housed', 'deceased', 'left_territory')
@@ -130,9 +134,10 @@ status AS (
     SELECT
         h.household_id,
         CASE
+            -- an exit stands unless homelessness evidence of a later month follows it
             WHEN x.household_id IS NOT NULL AND (
-                hl.household_id IS NULL
-                OR date_trunc('month', hl.evidence_date) <= date_trunc('month', x.evidence_date))
+                he.household_id IS NULL
+                OR date_trunc('month', he.evidence_date) <= date_trunc('month', x.evidence_date))
                 THEN x.kind
             WHEN hl.household_id IS NOT NULL THEN 'active'
             ELSE 'inactive'
@@ -141,6 +146,7 @@ status AS (
         x.housing_kind, x.evidence_date AS exit_date
     FROM households AS h
     LEFT JOIN homeless AS hl USING (household_id)
+    LEFT JOIN homeless_ever AS he USING (household_id)
     LEFT JOIN exits AS x USING (household_id)
 )
 SELECT

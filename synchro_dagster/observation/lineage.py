@@ -96,6 +96,11 @@ TABLES: dict[str, dict[str, tuple[str, str, list[str]]]] = {
         "type": ("VARCHAR", "kind of inflow or outflow", [f"{HM}status", *EVIDENCE]),
         "housing_kind": ("VARCHAR", "for to_housing", [f"{HM}housing_kind"]),
         "merged_into": ("BIGINT", "for duplicate_merged", [f"{HOUSEHOLDS}household_id"]),
+        "months_since_exit": (
+            "INTEGER",
+            "for returned_from_housing",
+            [f"{S}exit_date", f"{S}exit_destination"],
+        ),
     },
     "core.provenance": {
         "month": ("DATE", "first day of the month", [f"{HM}month"]),

@@ -231,6 +231,11 @@ def test_return_from_housing_needs_evidence_in_a_later_month(wh):
     assert wh.events(FEB) == {(1, "outflow", "to_housing", "private", None)}
     assert wh.row(MAR, 1)["status"] == "housed"
     assert wh.events(APR) == {(1, "inflow", "returned_from_housing", None, None)}
+    assert wh.conn.execute(
+        "SELECT months_since_exit FROM core.household_events WHERE month = ?", [APR]
+    ).fetchall() == [(2,)]
+    assert [wh.value(APR, "returns_from_housing", f"within={n}") for n in (6, 12, 24)] == [1] * 3
+    assert wh.value(MAR, "returns_from_housing", "within=6") == 0
 
 
 def test_latest_evidence_wins_and_source_rank_breaks_same_day_ties(wh):

@@ -16,6 +16,7 @@ from datetime import date
 import duckdb
 import polars as pl
 
+from synchro_dagster.identity.aliases import AliasResolver
 from synchro_dagster.identity.linkage import LINK_COLUMNS, Components, guarded, scored_pairs
 from synchro_dagster.ingest.store import staged_union
 
@@ -75,16 +76,21 @@ def link_month(conn: duckdb.DuckDBPyConnection, month: date) -> MonthIdentity:
     ensure_tables(conn)
     records = staged_records(conn, month)
     known = conn.sql(
-        "SELECT record_key, arg_max(person_id, month) AS person_id FROM identity.person_links "
-        "WHERE month < ? GROUP BY record_key",
+        "SELECT record_key, arg_max(person_id, month) AS person_id, max(month) AS seen "
+        "FROM identity.person_links WHERE month < ? GROUP BY record_key",
         params=[month],
     ).pl()
-    aliases = dict(
+    aliases = AliasResolver(
         conn.execute(
-            "SELECT alias_id, person_id FROM identity.person_aliases WHERE month < ?", [month]
+            "SELECT month, alias_id, person_id FROM identity.person_aliases WHERE month < ?",
+            [month],
         ).fetchall()
     )
-    known = known.with_columns(pl.col("person_id").replace(aliases))
+    known = known.with_columns(  # a merge of a merge: follow the chain to today's id
+        pl.struct("person_id", "seen")
+        .map_elements(lambda r: aliases.resolve(r["person_id"], r["seen"]), return_dtype=pl.Int64)
+        .alias("person_id")
+    ).drop("seen")
     records = records.join(known, on="record_key", how="left")
     new = records.filter(pl.col("month") == month)
     edges = scored_pairs(records, only_involving=set(new["record_id"].to_list()))

@@ -150,6 +150,18 @@ def test_a_spouse_declared_alone_after_living_as_a_couple_is_a_new_household(con
     assert alice == family and bob != family
 
 
+def test_a_merge_of_a_merge_is_followed_to_todays_id(conn):
+    stage(conn, JAN, [(2, *ALICE, "G1"), (3, *BOB, "G2"), (4, *OMAR, "G3")])
+    jan = run(conn, JAN)
+    omar = person_of(jan, 4)
+    # later months merged Omar's id into Bob's, then Bob's into Alice's (as linkage would)
+    conn.execute("INSERT INTO identity.person_aliases VALUES (?, ?, ?)", [FEB, omar, 2])
+    conn.execute("INSERT INTO identity.person_aliases VALUES (?, ?, ?)", [date(2025, 3, 1), 2, 1])
+    april = date(2025, 4, 1)
+    stage(conn, april, [(2, *OMAR, "G3")])
+    assert person_of(run(conn, april), 2) == 1  # not 2, an id retired in March
+
+
 def test_a_record_bridging_two_known_persons_merges_them_and_the_oldest_id_survives(conn):
     born = date(1990, 1, 20)
     stage(

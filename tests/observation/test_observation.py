@@ -10,13 +10,13 @@ from datetime import date
 
 import pytest
 
+from synchro_dagster.identity.aliases import AliasResolver
 from synchro_dagster.indicators.build import balance_holds, parts_mismatches, stock_balance
 from synchro_dagster.observation.build import Window, observe_month
 from synchro_dagster.observation.checks import (
     duplicate_household_months,
     untraced_household_months,
 )
-from synchro_dagster.observation.ids import AliasResolver
 
 JAN, FEB, MAR, APR, MAY, JUN = (date(2025, m, 1) for m in range(1, 7))
 CORE = ("core.household_months", "core.household_events", "core.provenance", "marts.indicators")

@@ -220,13 +220,20 @@ def monthly_production_path(root: Path, months: int) -> None:
         )
         .sort("month")
     )
-    print("month     persons (truth, error)      households (truth, error)   identity time")
+    print(
+        "month     persons (truth, error)      households (truth, error)   "
+        "pairs in the month: precision recall   identity time"
+    )
     for row, sec in zip(per_month.iter_rows(named=True), seconds, strict=True):
+        month = both.filter(pl.col("month") == row["month"])
+        tp = pairs(month, ["person_id", "true_p"])
+        precision, recall = tp / pairs(month, ["person_id"]), tp / pairs(month, ["true_p"])
         print(
             f"{row['month']:%Y-%m}   {row['persons']:>6,} ({row['true']:,}, "
             f"{100 * (row['persons'] / row['true'] - 1):+.1f} %)      "
             f"{row['households']:>6,} ({row['true_h']:,}, "
-            f"{100 * (row['households'] / row['true_h'] - 1):+.1f} %)      {sec:.1f} s"
+            f"{100 * (row['households'] / row['true_h'] - 1):+.1f} %)      "
+            f"{precision:.4f} {recall:.4f}      {sec:.1f} s"
         )
     ids = both.group_by("month", "true_p").agg(pl.col("person_id").mode().first().alias("id"))
     nxt = ids.with_columns(pl.col("month").dt.offset_by("1mo")).join(

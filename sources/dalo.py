@@ -44,5 +44,6 @@ SOURCE = Source(
     period=None,
     evidence=("exit_date", "event_date", "need_since"),
     situation_rank=5,
+    lists_person_once=True,
     exit_destination="housing_social",  # an allocation date means a social let
 )

@@ -52,4 +52,5 @@ SOURCE = Source(
     period="exit_date",
     evidence=("exit_date", "month_end"),
     situation_rank=1,
+    lists_person_once=True,
 )

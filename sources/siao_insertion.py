@@ -116,4 +116,5 @@ SOURCE = Source(
         "Date de sortie",
     ),
     situation_rank=2,
+    lists_person_once=True,
 )

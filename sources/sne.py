@@ -60,4 +60,5 @@ SOURCE = Source(
     evidence=("exit_date", "event_date"),
     reader={"delimiter": ";", "encoding": "cp1252"},
     situation_rank=5,
+    lists_person_once=True,
 )

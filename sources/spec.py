@@ -143,6 +143,9 @@ class Source:
     # 4 street outreach, 5 a register (SNE, SYPLO, DALO), 6 a declaration at a day centre
     situation_rank: int = 5
     exit_destination: str | None = None  # what an exit date without a destination means here
+    # a household's rows in one month name each of its persons once (an occupancy list, a request
+    # group): two rows of one household in one month are two persons, whatever their names say
+    lists_person_once: bool = False
     example_headers: tuple[str, ...] = ()  # documentation: one real header line
 
     def __post_init__(self) -> None:

@@ -48,5 +48,6 @@ SOURCE = Source(
     need_type="syplo",
     evidence=("exit_date", "event_date"),
     situation_rank=5,
+    lists_person_once=True,
     exit_destination="housing_social",  # an allocation date means a social let
 )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -22,10 +23,15 @@ import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
+from sources import all_sources
 from synchro_dagster.identity.tokens import TOKEN_COLUMNS
 
 MODEL_PATH = Path(__file__).with_name("model.json")
-MATCH_THRESHOLD = 0.9  # pairs above this probability are the same person (bench/linkage.py)
+# pairs above this probability are the same person: the best F1 with precision >= 0.99 on the
+# demo territory once the `Components` guard holds (bench/linkage.py: 0.5, 0.7, 0.9 measured)
+MATCH_THRESHOLD = 0.7
+# sources whose household listing names each person once a month (`Source.lists_person_once`)
+LISTED_ONCE = frozenset(s.id for s in all_sources().values() if s.lists_person_once)
 # what the model reads: the identity tokens (partner references aside), sex, and the partner
 # household token used only to train birth-date parameters
 LINK_COLUMNS = (
@@ -224,13 +230,13 @@ def scored_pairs(
     return edges
 
 
-def guarded(edges: pl.DataFrame, dated: set[int]) -> list[tuple[int, int]]:
-    """The pairs clustering may join, with two guards against chaining homonyms: two records
-    whose birth dates are both known and disagree beyond any typing accident are never joined
-    directly, and a record without a birth date keeps only its best match, so that it cannot
-    bridge several persons."""
+def guarded(edges: pl.DataFrame, dated: set[int]) -> list[tuple[int, int, float]]:
+    """The pairs clustering may join (a, b, weight), heaviest first, with two guards against
+    chaining homonyms: two records whose birth dates are both known and disagree beyond any
+    typing accident are never joined directly, and a record without a birth date keeps only its
+    best match, so that it cannot bridge several persons (`Components` adds a third guard)."""
     agree = edges.filter(pl.col("both_dated") & pl.col("dates_agree").fill_null(False))
-    out = list(agree.select("a", "b").iter_rows())
+    out = list(agree.select("a", "b", "w").iter_rows())
     best: dict[int, tuple[int, float]] = {}
     undated = edges.filter(~pl.col("both_dated")).select("a", "b", "w").sort("a", "b")
     for a, b, w in undated.iter_rows():
@@ -238,14 +244,74 @@ def guarded(edges: pl.DataFrame, dated: set[int]) -> list[tuple[int, int]]:
             # the heaviest match wins; between equal weights, the smallest record id (stable)
             if x not in dated and (x not in best or (w, -y) > (best[x][1], -best[x][0])):
                 best[x] = (y, w)
-    return out + [(x, y) for x, (y, _) in best.items()]
+    out += [(x, y, w) for x, (y, w) in best.items()]
+    return sorted(out, key=lambda e: (-e[2], e[0], e[1]))
+
+
+@dataclass(frozen=True)
+class Markers:
+    """What tells two persons apart, for a record or a cluster of records: its birth-date
+    tokens, and the household listings it appears in (household token and month, in a source
+    that lists each person of a household once a month: `Source.lists_person_once`)."""
+
+    dates: frozenset[str] = frozenset()  # as typed, and with day and month swapped
+    days: frozenset[str] = frozenset()
+    years: frozenset[str] = frozenset()
+    listings: frozenset[str] = frozenset()
+
+    def compatible(self, other: Markers) -> bool:
+        """False for two persons: both have birth dates and none agree as a pair's dates do
+        (`scored_pairs`: a date, a day and month or a year in common), or both appear in one
+        household listing."""
+        if self.listings & other.listings:
+            return False
+        if self.years and other.years:
+            return bool(
+                self.dates & other.dates or self.days & other.days or self.years & other.years
+            )
+        return True
+
+    def __or__(self, other: Markers) -> Markers:
+        return Markers(
+            self.dates | other.dates,
+            self.days | other.days,
+            self.years | other.years,
+            self.listings | other.listings,
+        )
+
+
+def markers(records: pl.DataFrame) -> dict[int, Markers]:
+    """record_id -> its markers, for the records that have any. Listings need the records'
+    `source` and `month`."""
+    listed = pl.lit(None, pl.String).alias("listing")
+    if {"source", "month"} <= set(records.columns):
+        listed = (
+            pl.when(pl.col("source").is_in(sorted(LISTED_ONCE)))
+            .then(pl.concat_str("household_token", pl.col("month").cast(pl.String), separator="|"))
+            .alias("listing")
+        )
+    rows = records.select(
+        "record_id", "tok_dob", "tok_dob_swapped", "tok_birth_md", "tok_birth_year", listed
+    ).filter(pl.col("tok_birth_year").is_not_null() | pl.col("listing").is_not_null())
+    return {
+        rid: Markers(
+            frozenset(t for t in (dob, swapped) if t),
+            frozenset(t for t in (md,) if t),
+            frozenset(t for t in (year,) if t),
+            frozenset(t for t in (listing,) if t),
+        )
+        for rid, dob, swapped, md, year, listing in rows.iter_rows()
+    }
 
 
 class Components:
-    """Union-find; a component is named by its smallest member."""
+    """Union-find; a component is named by its smallest member. Members may carry `Markers`:
+    two components whose markers say they are two persons never join (a record without a birth
+    date, or a run of them, cannot chain a father to his namesake son)."""
 
-    def __init__(self) -> None:
+    def __init__(self, marks: dict[int, Markers] | None = None) -> None:
         self.parent: dict[int, int] = {}
+        self.marks: dict[int, Markers] = dict(marks or {})
 
     def find(self, x: int) -> int:
         self.parent.setdefault(x, x)
@@ -254,10 +320,20 @@ class Components:
             x = self.parent[x]
         return x
 
-    def union(self, a: int, b: int) -> None:
+    def union(self, a: int, b: int, force: bool = False) -> bool:
+        """Join the components of a and b unless their markers keep them apart (`force`: a
+        correction says they are one); True if they are one now."""
         ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
+        if ra == rb:
+            return True
+        ma, mb = self.marks.pop(ra, Markers()), self.marks.pop(rb, Markers())
+        if not force and not ma.compatible(mb):
+            self.marks[ra], self.marks[rb] = ma, mb
+            return False
+        keep = min(ra, rb)
+        self.parent[max(ra, rb)] = keep
+        self.marks[keep] = ma | mb
+        return True
 
 
 def cluster(
@@ -265,9 +341,9 @@ def cluster(
 ) -> pl.DataFrame:
     """record_id -> cluster_id (the smallest record_id of its cluster: not stable across runs)."""
     edges = scored_pairs(records, model, threshold)
-    dated = set(records.filter(pl.col("tok_birth_year").is_not_null())["record_id"].to_list())
-    comp = Components()
-    for a, b in guarded(edges, dated):
+    marks = markers(records)
+    comp = Components(marks)
+    for a, b, _ in guarded(edges, {r for r, m in marks.items() if m.years}):
         comp.union(a, b)
     ids = records["record_id"].to_list()
     dtype = records.schema["record_id"]

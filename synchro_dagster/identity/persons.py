@@ -17,7 +17,14 @@ import duckdb
 import polars as pl
 
 from synchro_dagster.identity.aliases import AliasResolver
-from synchro_dagster.identity.linkage import LINK_COLUMNS, Components, guarded, scored_pairs
+from synchro_dagster.identity.linkage import (
+    LINK_COLUMNS,
+    Components,
+    Markers,
+    guarded,
+    markers,
+    scored_pairs,
+)
 from synchro_dagster.ingest.store import staged_union
 
 IDENTITY_DDL = (
@@ -39,6 +46,7 @@ IDENTITY_DDL = (
         note VARCHAR, created_at TIMESTAMP DEFAULT current_timestamp)""",
 )
 ALONE = ("homme_seul", "femme_seule", "mineur_isole")  # compositions of one person
+ALWAYS = 99.0  # the weight of an "always link" correction: it joins whatever the markers say
 IDENTITY_TABLES = ("person_links", "person_aliases", "households", "household_aliases", "churn")
 RECORD_KEY = "source || ':' || file_sha256 || ':' || row_number"
 
@@ -96,15 +104,20 @@ def link_month(conn: duckdb.DuckDBPyConnection, month: date) -> MonthIdentity:
     edges = scored_pairs(records, only_involving=set(new["record_id"].to_list()))
     edges = _apply_corrections(conn, records, edges)
 
-    # components: a known person is one node (its records are already together)
-    comp = Components()
+    # components: a known person is one node (its records are already together), holding the
+    # markers of all its records
     node_of: dict[int, int] = {}  # record_id -> node
     offset = 1 + int(records["record_id"].max() or 0)
     for rid, pid in records.select("record_id", "person_id").iter_rows():
         node_of[rid] = offset + pid if pid is not None else rid
-    dated = set(records.filter(pl.col("tok_birth_year").is_not_null())["record_id"].to_list())
-    for a, b in guarded(edges, dated):
-        comp.union(node_of[a], node_of[b])
+    marks = markers(records)
+    node_marks: dict[int, Markers] = {}
+    for rid, mark in marks.items():
+        node = node_of[rid]
+        node_marks[node] = node_marks.get(node, Markers()) | mark
+    comp = Components(node_marks)
+    for a, b, w in guarded(edges, {r for r, m in marks.items() if m.years}):
+        comp.union(node_of[a], node_of[b], force=w >= ALWAYS)
 
     next_id = 1 + int(
         conn.execute("SELECT coalesce(max(person_id), 0) FROM identity.person_links").fetchall()[0][
@@ -171,7 +184,7 @@ def _apply_corrections(
     always = pairs.filter(pl.col("rule") == "always").select(
         "a",
         "b",
-        pl.lit(99.0).alias("w"),
+        pl.lit(ALWAYS).alias("w"),
         pl.lit(True).alias("both_dated"),
         pl.lit(True).alias("dates_agree"),
     )

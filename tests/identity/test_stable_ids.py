@@ -15,7 +15,7 @@ KEY = b"stable-ids-test-key-0123456789abcdef"
 JAN, FEB = date(2025, 1, 1), date(2025, 2, 1)
 
 
-def identities(rows: list[tuple]) -> pl.DataFrame:
+def identities(rows: list[tuple], source: str = "test") -> pl.DataFrame:
     """(last, first, birth_date, household_ref) -> the canonical identity columns."""
     return identity_inputs(
         [
@@ -24,23 +24,25 @@ def identities(rows: list[tuple]) -> pl.DataFrame:
                 "first_name": r[1],
                 "birth_date": r[2],
                 "household_ref": r[3],
-                "source": "test",
+                "source": source,
             }
             for r in rows
         ]
     )
 
 
-def stage(conn: duckdb.DuckDBPyConnection, month: date, rows: list[tuple]) -> None:
+def stage(
+    conn: duckdb.DuckDBPyConnection, month: date, rows: list[tuple], source: str = "test"
+) -> None:
     """rows: (row_number, last, first, birth_date, sex, household_ref[, composition]) into
-    staging.test."""
-    raw = identities([(r[1], r[2], r[3], r[5]) for r in rows])
+    staging.<source> (a source of the registry brings its declarations: `lists_person_once`)."""
+    raw = identities([(r[1], r[2], r[3], r[5]) for r in rows], source)
     staged = pl.concat(
         [
             tokenise(raw, KEY),
             pl.DataFrame(
                 {
-                    "source": ["test"] * len(rows),
+                    "source": [source] * len(rows),
                     "month": [month] * len(rows),
                     "file_sha256": [f"sha-{month:%m}"] * len(rows),
                     "row_number": [r[0] for r in rows],
@@ -57,9 +59,9 @@ def stage(conn: duckdb.DuckDBPyConnection, month: date, rows: list[tuple]) -> No
     )
     conn.register("_s", staged)
     conn.execute("CREATE SCHEMA IF NOT EXISTS staging")
-    conn.execute("CREATE TABLE IF NOT EXISTS staging.test AS SELECT * FROM _s LIMIT 0")
-    conn.execute("DELETE FROM staging.test WHERE month = ?", [month])
-    conn.execute("INSERT INTO staging.test BY NAME SELECT * FROM _s")
+    conn.execute(f"CREATE TABLE IF NOT EXISTS staging.{source} AS SELECT * FROM _s LIMIT 0")
+    conn.execute(f"DELETE FROM staging.{source} WHERE month = ?", [month])
+    conn.execute(f"INSERT INTO staging.{source} BY NAME SELECT * FROM _s")
     conn.unregister("_s")
 
 
@@ -187,6 +189,40 @@ def test_a_record_bridging_two_known_persons_merges_them_and_the_oldest_id_survi
     assert churn == {"created": 0, "merged": 1, "split": 0}
 
 
+FATHER = ("LANOT", "Pierre", date(1970, 8, 22), "M")
+SON = ("LANOT", "Pierre", date(2016, 8, 2), "M")
+
+
+def test_an_undated_record_does_not_chain_a_father_to_his_namesake_son(conn):
+    # January: the father, and a street team's record of "Pierre LANOT" without a birth date
+    stage(conn, JAN, [(2, *FATHER, "G1"), (3, "LANOT", "Pierre", None, "M", None)])
+    jan = run(conn, JAN)
+    father = person_of(jan, 2)
+    assert person_of(jan, 3) == father
+    # February: the son, born 46 years later, is met; the old undated record matches him as
+    # well as his father, but the two birth dates say two persons
+    stage(conn, FEB, [(2, *SON, "G1"), (3, *FATHER, "G1")], source="siao_urgence")
+    feb = run(conn, FEB)
+    assert person_of(feb, 3) == father
+    assert person_of(feb, 2) != father
+    assert conn.execute("SELECT count(*) FROM identity.person_aliases").fetchall() == [(0,)]
+
+
+def test_two_rows_of_one_household_listing_are_two_persons(conn):
+    # an occupancy list names each person of a household once a month: the son's row without a
+    # birth date is not his father, although the names are the same
+    rows = [(2, *FATHER, "H1"), (3, "LANOT", "Pierre", None, "M", "H1")]
+    stage(conn, JAN, rows, source="hebergement")
+    jan = run(conn, JAN)
+    assert person_of(jan, 2) != person_of(jan, 3)
+    # the same two rows from a source that may list a person twice (one row per 115 call) are
+    # one person
+    with duckdb.connect() as other:
+        stage(other, JAN, rows, source="siao_urgence")
+        calls = run(other, JAN)
+    assert person_of(calls, 2) == person_of(calls, 3)
+
+
 def _name_token(last: str, first: str) -> str:
     return tokenise(identities([(last, first, None, None)]), KEY)["tok_name"][0]
 
@@ -200,7 +236,7 @@ def test_never_and_always_link_corrections_are_respected(conn):
             (2, "MARTIN", "Paul", date(1990, 5, 5), "M", None),
             (3, "MARTIN", "Pau", date(1990, 5, 5), "M", None),
             (4, "KONE", "Awa", date(1985, 2, 2), "F", None),
-            (5, "TRAORE", "Awa", date(1985, 2, 2), "F", None),
+            (5, "TRAORE", "Awa", date(1986, 7, 15), "F", None),
         ],
     )
     first = run(conn, JAN)
@@ -208,7 +244,7 @@ def test_never_and_always_link_corrections_are_respected(conn):
     assert person_of(first, 4) != person_of(first, 5)
     conn.execute(
         "INSERT INTO identity.corrections (token_a, token_b, rule, note) VALUES "
-        "(?, ?, 'never', 'brothers'), (?, ?, 'always', 'married name, checked')",
+        "(?, ?, 'never', 'brothers'), (?, ?, 'always', 'married name, birth date mistyped')",
         [
             _name_token("MARTIN", "Paul"),
             _name_token("MARTIN", "Pau"),

@@ -155,18 +155,22 @@ def splink_plaintext(rows: pl.DataFrame) -> pl.DataFrame:
 def blocking_recall(rows: pl.DataFrame) -> None:
     """Share of the true same-person pairs that each blocking rule (and all together) keeps."""
     with duckdb.connect() as conn:
-        conn.register("r", rows.select(*linkage.LINK_COLUMNS, "person_id"))
+        conn.register(
+            "r", pl.concat([linkage.link_frame(rows), rows.select("person_id")], how="horizontal")
+        )
         true = conn.execute(
             "SELECT count(*) FROM r a JOIN r b ON a.person_id = b.person_id "
             "AND a.record_id < b.record_id"
         ).fetchall()[0][0]
         conditions = []
         for rule in linkage.BLOCKING_RULES:
-            sql = (
-                rule.get_blocking_rule("duckdb")
-                .blocking_rule_sql.replace("l.", "a.")
-                .replace("r.", "b.")
-            )
+            blocking = rule.get_blocking_rule("duckdb")
+            sql = blocking.blocking_rule_sql.replace("l.", "a.").replace("r.", "b.")
+            for column in getattr(blocking, "array_columns_to_explode", []):
+                # an exploded list blocks a pair when the two lists share an element
+                sql = sql.replace(
+                    f'a."{column}" = b."{column}"', f'list_has_any(a."{column}", b."{column}")'
+                )
             conditions.append(f"({sql})")
             kept = conn.execute(
                 f"SELECT count(*) FROM r a JOIN r b ON a.person_id = b.person_id "

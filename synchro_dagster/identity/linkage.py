@@ -28,8 +28,8 @@ from synchro_dagster.identity.tokens import TOKEN_COLUMNS
 
 MODEL_PATH = Path(__file__).with_name("model.json")
 # pairs above this probability are the same person: the best F1 with precision >= 0.99 on the
-# demo territory once the `Components` guard holds (bench/linkage.py: 0.5, 0.7, 0.9 measured)
-MATCH_THRESHOLD = 0.7
+# demo territory (bench/linkage.py; 0.7, 0.8, 0.9 and 0.95 measured)
+MATCH_THRESHOLD = 0.8
 # sources whose household listing names each person once a month (`Source.lists_person_once`)
 LISTED_ONCE = frozenset(s.id for s in all_sources().values() if s.lists_person_once)
 # what the model reads: the identity tokens (partner references aside), sex, and the partner
@@ -127,6 +127,9 @@ BLOCKING_RULES = (
     block_on("tok_phon_last", "tok_phon_first"),
     block_on("tok_last_core", "tok_first_first"),
     block_on("tok_birth_last", "tok_first_first"),
+    # one typo in one name, the other name exact: the keyed forms one letter away, one per row
+    block_on("tok_last", "first_typo_forms", arrays_to_explode=["first_typo_forms"]),
+    block_on("tok_first", "last_typo_forms", arrays_to_explode=["last_typo_forms"]),
 )
 
 
@@ -141,9 +144,16 @@ def settings() -> SettingsCreator:
     )
 
 
+def link_frame(records: pl.DataFrame) -> pl.DataFrame:
+    """What Splink reads: `LINK_COLUMNS`, and the typo forms as lists for exploding blocking."""
+    return records.select(LINK_COLUMNS).with_columns(
+        pl.col("tok_first_typo").str.split(" ").alias("first_typo_forms"),
+        pl.col("tok_last_typo").str.split(" ").alias("last_typo_forms"),
+    )
+
+
 def _register(conn: duckdb.DuckDBPyConnection, records: pl.DataFrame) -> tuple[DuckDBAPI, object]:
-    frame = records.select(LINK_COLUMNS)
-    conn.register("_link_input", frame)
+    conn.register("_link_input", link_frame(records))
     conn.execute("CREATE OR REPLACE TABLE link_input AS SELECT * FROM _link_input")
     conn.unregister("_link_input")
     api = DuckDBAPI(connection=conn)
@@ -180,8 +190,13 @@ def train(records: pl.DataFrame, description: str, path: Path = MODEL_PATH) -> d
 
 
 def load_model(path: Path = MODEL_PATH) -> dict:
+    """The trained parameters, with today's blocking rules (`BLOCKING_RULES`: which pairs are
+    scored is code, how they score is data)."""
     model = json.loads(path.read_text(encoding="utf-8"))
     model.pop("synchro", None)
+    model["blocking_rules_to_generate_predictions"] = [
+        rule.get_blocking_rule("duckdb").as_dict() for rule in BLOCKING_RULES
+    ]
     return model
 
 
@@ -230,22 +245,13 @@ def scored_pairs(
     return edges
 
 
-def guarded(edges: pl.DataFrame, dated: set[int]) -> list[tuple[int, int, float]]:
-    """The pairs clustering may join (a, b, weight), heaviest first, with two guards against
-    chaining homonyms: two records whose birth dates are both known and disagree beyond any
-    typing accident are never joined directly, and a record without a birth date keeps only its
-    best match, so that it cannot bridge several persons (`Components` adds a third guard)."""
-    agree = edges.filter(pl.col("both_dated") & pl.col("dates_agree").fill_null(False))
-    out = list(agree.select("a", "b", "w").iter_rows())
-    best: dict[int, tuple[int, float]] = {}
-    undated = edges.filter(~pl.col("both_dated")).select("a", "b", "w").sort("a", "b")
-    for a, b, w in undated.iter_rows():
-        for x, y in ((a, b), (b, a)):
-            # the heaviest match wins; between equal weights, the smallest record id (stable)
-            if x not in dated and (x not in best or (w, -y) > (best[x][1], -best[x][0])):
-                best[x] = (y, w)
-    out += [(x, y, w) for x, (y, w) in best.items()]
-    return sorted(out, key=lambda e: (-e[2], e[0], e[1]))
+def guarded(edges: pl.DataFrame) -> list[tuple[int, int, float]]:
+    """The pairs clustering may join (a, b, weight), heaviest first: two records whose birth
+    dates are both known and disagree beyond any typing accident are never joined directly, and
+    `Components` keeps clusters apart when their markers say two persons, so that records
+    without a birth date cannot chain homonyms."""
+    agree = edges.filter(~pl.col("both_dated") | pl.col("dates_agree").fill_null(False))
+    return sorted(agree.select("a", "b", "w").iter_rows(), key=lambda e: (-e[2], e[0], e[1]))
 
 
 @dataclass(frozen=True)
@@ -343,7 +349,7 @@ def cluster(
     edges = scored_pairs(records, model, threshold)
     marks = markers(records)
     comp = Components(marks)
-    for a, b, _ in guarded(edges, {r for r, m in marks.items() if m.years}):
+    for a, b, _ in guarded(edges):
         comp.union(a, b)
     ids = records["record_id"].to_list()
     dtype = records.schema["record_id"]

@@ -116,7 +116,7 @@ def link_month(conn: duckdb.DuckDBPyConnection, month: date) -> MonthIdentity:
         node = node_of[rid]
         node_marks[node] = node_marks.get(node, Markers()) | mark
     comp = Components(node_marks)
-    for a, b, w in guarded(edges, {r for r, m in marks.items() if m.years}):
+    for a, b, w in guarded(edges):
         comp.union(node_of[a], node_of[b], force=w >= ALWAYS)
 
     next_id = 1 + int(

@@ -6,6 +6,8 @@ from bisect import bisect_right
 from collections import defaultdict
 from datetime import date
 
+import polars as pl
+
 
 class AliasResolver:
     """Follows alias rows forward in time: an id seen in month t goes where the first alias
@@ -26,3 +28,14 @@ class AliasResolver:
                 return entity_id
             seen, entity_id = moves[i]
         raise RuntimeError("alias chain does not end: identity.*_aliases is corrupt")
+
+    def resolved(self, frame: pl.DataFrame, id_column: str, month_column: str) -> pl.Series:
+        """Today's id for each row's (id, month seen); only the rows of a retired id go through
+        Python, the rest keep their id."""
+        ids = frame[id_column]
+        rows = ids.is_in(pl.Series(list(self._by_id), dtype=ids.dtype).implode()).arg_true()
+        moved = [
+            self.resolve(i, m)
+            for i, m in zip(ids.gather(rows), frame[month_column].gather(rows), strict=True)
+        ]
+        return ids.clone().scatter(rows, pl.Series(moved, dtype=ids.dtype))

@@ -94,11 +94,8 @@ def link_month(conn: duckdb.DuckDBPyConnection, month: date) -> MonthIdentity:
             [month],
         ).fetchall()
     )
-    known = known.with_columns(  # a merge of a merge: follow the chain to today's id
-        pl.struct("person_id", "seen")
-        .map_elements(lambda r: aliases.resolve(r["person_id"], r["seen"]), return_dtype=pl.Int64)
-        .alias("person_id")
-    ).drop("seen")
+    # a merge of a merge: follow the chain to today's id
+    known = known.with_columns(aliases.resolved(known, "person_id", "seen")).drop("seen")
     records = records.join(known, on="record_key", how="left")
     new = records.filter(pl.col("month") == month)
     edges = scored_pairs(records, only_involving=set(new["record_id"].to_list()))

@@ -42,9 +42,7 @@ def current_ids(
         params=[month],
     ).pl()
     persons = used.with_columns(
-        pl.struct("person_id", "month")
-        .map_elements(lambda r: people.resolve(r["person_id"], r["month"]), return_dtype=pl.Int64)
-        .alias("current_person_id")
+        people.resolved(used, "person_id", "month").alias("current_person_id")
     ).rename({"month": "link_month"})
     rows = conn.sql(
         "SELECT month, household_id, person_id FROM identity.households WHERE month <= ?",
@@ -59,11 +57,9 @@ def current_ids(
         .group_by("current_person_id", maintain_order=True)
         .first()
     )
-    members = last.with_columns(
-        pl.struct("household_id", "month")
-        .map_elements(lambda r: homes.resolve(r["household_id"], r["month"]), return_dtype=pl.Int64)
-        .alias("household_id")
-    ).select(pl.col("current_person_id").alias("person_id"), "household_id")
+    members = last.with_columns(homes.resolved(last, "household_id", "month")).select(
+        pl.col("current_person_id").alias("person_id"), "household_id"
+    )
     # every household id ever used -> where most of its persons are now
     votes = (
         rows.join(

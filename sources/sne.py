@@ -61,4 +61,7 @@ SOURCE = Source(
     reader={"delimiter": ";", "encoding": "cp1252"},
     situation_rank=5,
     lists_person_once=True,
+    # "SH" (in a shelter) is read as insertion accommodation (DOMAIN §3) unless another source
+    # said earlier in the window which kind of shelter
+    broad_situations={"HEB_INSERTION": ("MISE_ABRI", "HEB_INSERTION", "ASILE", "INSTITUTION")},
 )

@@ -146,6 +146,9 @@ class Source:
     # a household's rows in one month name each of its persons once (an occupancy list, a request
     # group): two rows of one household in one month are two persons, whatever their names say
     lists_person_once: bool = False
+    # a situation this source can only state broadly -> the situations it may stand for (SNE's
+    # "SH", any shelter): an evidence of one of these earlier in the window says which
+    broad_situations: dict[str, tuple[str, ...]] = field(default_factory=dict)
     example_headers: tuple[str, ...] = ()  # documentation: one real header line
 
     def __post_init__(self) -> None:
@@ -158,6 +161,10 @@ class Source:
             bad = sorted({v for v in mapping.values() if v not in allowed})
             if bad:
                 raise ValueError(f"source {self.id}: {name} maps to unknown codes {bad}")
+        for broad, precise in self.broad_situations.items():
+            bad = sorted({broad, *precise} - set(SITUATIONS))
+            if bad:
+                raise ValueError(f"source {self.id}: broad_situations name unknown codes {bad}")
         if self.exit_destination is not None and self.exit_destination not in DESTINATIONS:
             raise ValueError(f"source {self.id}: exit_destination {self.exit_destination!r}")
         for kind in self.files:

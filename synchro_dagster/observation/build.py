@@ -71,11 +71,22 @@ def compute_month(conn: duckdb.DuckDBPyConnection, window: Window) -> None:
         schema={"source": pl.String, "situation_rank": pl.Int64},
         orient="row",
     )
+    broad = pl.DataFrame(
+        [
+            (s.id, situation, one)
+            for s in all_sources().values()
+            for situation, precise in s.broad_situations.items()
+            for one in precise
+        ],
+        schema={"source": pl.String, "situation": pl.String, "precise": pl.String},
+        orient="row",
+    )
     frames = {
         "_persons_now": persons,
         "_household_map": household_map,
         "_members": members,
         "_source_rank": ranks,
+        "_broad_situations": broad,
     }
     for name, frame in frames.items():
         conn.register("_frame", frame)

@@ -6,7 +6,9 @@
 -- exit a source reported, not followed by homelessness evidence in a later month) or
 -- 'inactive' (records in the window, none of them saying where the household sleeps).
 -- situation: the one of the latest dated homelessness evidence in the window, the source's
--- situation_rank breaking same-day ties; 'LOGE' when housed, 'INCONNU' otherwise.
+-- situation_rank breaking same-day ties; when that source states it only broadly
+-- (Source.broad_situations), the latest precise evidence of a situation it may stand for, earlier
+-- in the window, says which; 'LOGE' when housed, 'INCONNU' otherwise.
 CREATE OR REPLACE TEMP TABLE _household_months AS
 WITH in_window AS (
     SELECT * FROM _evidence WHERE evidence_date BETWEEN $window_start AND $month_end
@@ -16,12 +18,28 @@ history AS (
     SELECT e.* FROM _evidence AS e SEMI JOIN households AS h USING (household_id)
     WHERE e.evidence_date <= $month_end
 ),
-homeless AS (  -- the latest homelessness evidence in the window
-    SELECT household_id, situation, evidence_date
+latest AS (  -- the latest homelessness evidence in the window
+    SELECT household_id, source, situation, evidence_date
     FROM in_window WHERE kind = 'homeless'
     QUALIFY row_number() OVER (
         PARTITION BY household_id
         ORDER BY evidence_date DESC, situation_rank, source, file_sha256, row_number) = 1
+),
+refined AS (  -- a broad latest situation, made precise by the latest precise one before it
+    SELECT l.household_id, e.situation
+    FROM latest AS l
+    JOIN _broad_situations AS b ON b.source = l.source AND b.situation = l.situation
+    JOIN in_window AS e ON e.household_id = l.household_id AND e.kind = 'homeless'
+        AND e.situation = b.precise AND e.evidence_date <= l.evidence_date
+    WHERE NOT EXISTS (
+        SELECT 1 FROM _broad_situations AS x WHERE x.source = e.source AND x.situation = e.situation)
+    QUALIFY row_number() OVER (
+        PARTITION BY l.household_id
+        ORDER BY e.evidence_date DESC, e.situation_rank, e.source, e.file_sha256, e.row_number) = 1
+),
+homeless AS (
+    SELECT l.household_id, coalesce(r.situation, l.situation) AS situation, l.evidence_date
+    FROM latest AS l LEFT JOIN refined AS r USING (household_id)
 ),
 homeless_ever AS (  -- the latest homelessness evidence at all, up to the month's end
     SELECT household_id, max(evidence_date) AS evidence_date

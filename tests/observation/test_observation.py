@@ -170,6 +170,25 @@ def test_later_evidence_wins_whatever_the_rank(warehouse):
     assert wh.value(JAN, "stock_households", "ethos=6") == 1
 
 
+def test_a_broad_situation_is_made_precise_by_an_earlier_precise_one(warehouse):
+    wh = warehouse
+    # household 1: the 115 placed it in an emergency shelter, then its SNE application says
+    # "in a shelter" (SH, read as insertion accommodation): it is still the emergency shelter
+    wh.record("siao_urgence", 1, 1, "2025-01-10", "MISE_ABRI", request_fulfilled=True)
+    wh.record("sne", 1, 1, "2025-01-20", "HEB_INSERTION")
+    # household 2: the same SNE word and nothing more precise: insertion accommodation
+    wh.record("sne", 2, 2, "2025-01-20", "HEB_INSERTION")
+    # household 3: a precise word that SH cannot mean (the street) does not refine it
+    wh.record("maraudes", 3, 3, "2025-01-10", "RUE")
+    wh.record("sne", 3, 3, "2025-01-20", "HEB_INSERTION")
+    wh.observe(JAN)
+    assert [wh.row(JAN, h)["situation"] for h in (1, 2, 3)] == [
+        "MISE_ABRI",
+        "HEB_INSERTION",
+        "HEB_INSERTION",
+    ]
+
+
 # ---------------------------------------------------------------- identity over time
 
 

@@ -152,8 +152,14 @@ def link_frame(records: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _register(conn: duckdb.DuckDBPyConnection, records: pl.DataFrame) -> tuple[DuckDBAPI, object]:
-    conn.register("_link_input", link_frame(records))
+def _register(
+    conn: duckdb.DuckDBPyConnection, records: pl.DataFrame, new: set[int] | None = None
+) -> tuple[DuckDBAPI, object]:
+    frame = link_frame(records)
+    if new is not None:
+        ids = pl.Series(sorted(new), dtype=records.schema["record_id"]).implode()
+        frame = frame.with_columns(pl.col("record_id").is_in(ids).alias("is_new"))
+    conn.register("_link_input", frame)
     conn.execute("CREATE OR REPLACE TABLE link_input AS SELECT * FROM _link_input")
     conn.unregister("_link_input")
     api = DuckDBAPI(connection=conn)
@@ -220,13 +226,18 @@ def scored_pairs(
 ) -> pl.DataFrame:
     """Pairs above the threshold: a, b (record ids), w (match weight), both_dated, dates_agree.
 
-    `only_involving` keeps the pairs touching those records (a month linked to its history).
+    `only_involving` scores only the pairs touching those records (a month linked to its
+    history: the history's pairs among themselves are not scored again; name frequencies are
+    still those of all the records).
     """
-    model = model or load_model()
+    model = json.loads(json.dumps(model or load_model()))
     if records.height < TF_MIN_RECORDS:
         model = _without_term_frequencies(model)
+    if only_involving is not None:
+        for rule in model["blocking_rules_to_generate_predictions"]:
+            rule["blocking_rule"] = f"({rule['blocking_rule']}) AND (l.is_new OR r.is_new)"
     with duckdb.connect() as conn:
-        _, sdf = _register(conn, records)
+        _, sdf = _register(conn, records, only_involving)
         linker = Linker(sdf, model, log_level=logging.WARNING)
         pairs = linker.inference.predict(threshold_match_probability=threshold)
         edges = conn.sql(f"""
@@ -239,9 +250,6 @@ def scored_pairs(
             JOIN link_input l ON l.record_id = p.record_id_l
             JOIN link_input r ON r.record_id = p.record_id_r
         """).pl()
-    if only_involving is not None:
-        keep = pl.Series(sorted(only_involving), dtype=edges.schema["a"]).implode()
-        edges = edges.filter(pl.col("a").is_in(keep) | pl.col("b").is_in(keep))
     return edges
 
 

@@ -334,20 +334,19 @@ class Components:
             x = self.parent[x]
         return x
 
-    def union(self, a: int, b: int, force: bool = False) -> bool:
+    def union(self, a: int, b: int, force: bool = False) -> None:
         """Join the components of a and b unless their markers keep them apart (`force`: a
-        correction says they are one); True if they are one now."""
+        correction says they are one)."""
         ra, rb = self.find(a), self.find(b)
         if ra == rb:
-            return True
-        ma, mb = self.marks.pop(ra, Markers()), self.marks.pop(rb, Markers())
+            return
+        ma, mb = self.marks.get(ra, Markers()), self.marks.get(rb, Markers())
         if not force and not ma.compatible(mb):
-            self.marks[ra], self.marks[rb] = ma, mb
-            return False
-        keep = min(ra, rb)
-        self.parent[max(ra, rb)] = keep
+            return
+        keep, gone = min(ra, rb), max(ra, rb)
+        self.parent[gone] = keep
+        self.marks.pop(gone, None)
         self.marks[keep] = ma | mb
-        return True
 
 
 def cluster(

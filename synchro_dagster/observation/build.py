@@ -93,7 +93,7 @@ def compute_month(conn: duckdb.DuckDBPyConnection, window: Window) -> None:
         conn.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _frame")
         conn.unregister("_frame")
     union, n = staged_union(conn, STAGED_COLUMNS)
-    conn.execute(f"CREATE OR REPLACE TEMP TABLE _staged AS {union}", [window.month] * n)
+    conn.execute(f"CREATE OR REPLACE TEMP TABLE _staged_history AS {union}", [window.month] * n)
     params = window.params()
     for name in ("evidence", "household_months", "household_events", "provenance"):
         run_sql(conn, sql(name), params)

@@ -33,7 +33,7 @@ WITH typed AS (
             WHEN s.programme = 'UN_CHEZ_SOI_DABORD' THEN 'housing_first'
             WHEN s.programme IN ('PENSION_DE_FAMILLE', 'RESIDENCE_SOCIALE') THEN 'adapted'
         END AS programme_housing_kind
-    FROM _staged AS s
+    FROM _staged_history AS s
 )
 SELECT
     t.source,

@@ -230,10 +230,11 @@ def scored_pairs(
     history: the history's pairs among themselves are not scored again; name frequencies are
     still those of all the records).
     """
-    model = json.loads(json.dumps(model or load_model()))
+    model = model or load_model()
     if records.height < TF_MIN_RECORDS:
         model = _without_term_frequencies(model)
     if only_involving is not None:
+        model = json.loads(json.dumps(model))  # the caller's model stays as it was
         for rule in model["blocking_rules_to_generate_predictions"]:
             rule["blocking_rule"] = f"({rule['blocking_rule']}) AND (l.is_new OR r.is_new)"
     with duckdb.connect() as conn:

@@ -46,7 +46,6 @@ IDENTITY_DDL = (
         note VARCHAR, created_at TIMESTAMP DEFAULT current_timestamp)""",
 )
 ALONE = ("homme_seul", "femme_seule", "mineur_isole")  # compositions of one person
-ALWAYS = 99.0  # the weight of an "always link" correction: it joins whatever the markers say
 IDENTITY_TABLES = ("person_links", "person_aliases", "households", "household_aliases", "churn")
 RECORD_KEY = "source || ':' || file_sha256 || ':' || row_number"
 
@@ -99,7 +98,7 @@ def link_month(conn: duckdb.DuckDBPyConnection, month: date) -> MonthIdentity:
     records = records.join(known, on="record_key", how="left")
     new = records.filter(pl.col("month") == month)
     edges = scored_pairs(records, only_involving=set(new["record_id"].to_list()))
-    edges = _apply_corrections(conn, records, edges)
+    edges, always = _apply_corrections(conn, records, edges)
 
     # components: a known person is one node (its records are already together), holding the
     # markers of all its records
@@ -113,8 +112,10 @@ def link_month(conn: duckdb.DuckDBPyConnection, month: date) -> MonthIdentity:
         node = node_of[rid]
         node_marks[node] = node_marks.get(node, Markers()) | mark
     comp = Components(node_marks)
-    for a, b, w in guarded(edges):
-        comp.union(node_of[a], node_of[b], force=w >= ALWAYS)
+    for a, b in always:  # a correction joins whatever the markers say
+        comp.union(node_of[a], node_of[b], force=True)
+    for a, b, _ in guarded(edges):
+        comp.union(node_of[a], node_of[b])
 
     next_id = 1 + int(
         conn.execute("SELECT coalesce(max(person_id), 0) FROM identity.person_links").fetchall()[0][
@@ -165,11 +166,12 @@ def link_month(conn: duckdb.DuckDBPyConnection, month: date) -> MonthIdentity:
 
 def _apply_corrections(
     conn: duckdb.DuckDBPyConnection, records: pl.DataFrame, edges: pl.DataFrame
-) -> pl.DataFrame:
-    """'never' pairs are removed, 'always' pairs added, whatever the model says."""
+) -> tuple[pl.DataFrame, list[tuple[int, int]]]:
+    """The model's pairs without the 'never' pairs, and the 'always' pairs, whatever the model
+    says."""
     rules = conn.sql("SELECT token_a, token_b, rule FROM identity.corrections").pl()
     if rules.height == 0:
-        return edges
+        return edges, []
     by_token = records.select("record_id", "tok_name").drop_nulls()
     pairs = rules.join(
         by_token.rename({"tok_name": "token_a", "record_id": "a"}), on="token_a"
@@ -178,14 +180,8 @@ def _apply_corrections(
     edges = edges.join(never, on=["a", "b"], how="anti").join(
         never.rename({"a": "b", "b": "a"}), on=["a", "b"], how="anti"
     )
-    always = pairs.filter(pl.col("rule") == "always").select(
-        "a",
-        "b",
-        pl.lit(ALWAYS).alias("w"),
-        pl.lit(True).alias("both_dated"),
-        pl.lit(True).alias("dates_agree"),
-    )
-    return pl.concat([edges, always.cast(edges.schema)])
+    always = pairs.filter(pl.col("rule") == "always").select("a", "b")
+    return edges, list(always.iter_rows())
 
 
 def _households(

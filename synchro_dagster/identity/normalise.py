@@ -9,6 +9,7 @@ code suited to French names so that the common misspellings meet.
 from __future__ import annotations
 
 import polars as pl
+from anyascii import anyascii
 
 PARTICLES = (
     "DE",
@@ -69,14 +70,18 @@ _PHONETIC_REWRITES = (
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
+def _ascii(values: pl.Series) -> pl.Series:
+    # Ł, ø, Đ, ß, æ do not decompose under NFKD: a transliteration table keeps their letter
+    return pl.Series([None if v is None else anyascii(v) for v in values], dtype=pl.String)
+
+
 def clean(expr: pl.Expr) -> pl.Expr:
-    """Upper case, no accents, letters and single spaces only (hyphens and apostrophes split)."""
+    """Upper case, transliterated to ASCII ("Łukasz Wałęsa" -> "LUKASZ WALESA"), letters and
+    single spaces only (hyphens and apostrophes split). Python per value: apply it to distinct
+    spellings."""
     return (
-        expr.str.normalize("NFKD")
-        .str.replace_all(r"\p{M}", "")
+        expr.map_batches(_ascii, return_dtype=pl.String)
         .str.to_uppercase()
-        .str.replace_all("Œ", "OE")
-        .str.replace_all("Æ", "AE")
         .str.replace_all(r"[^A-Z]+", " ")
         .str.strip_chars()
         .replace("", None)

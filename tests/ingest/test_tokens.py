@@ -229,3 +229,25 @@ def test_phonetic_tokens_meet_across_spellings():
     t = tokenise(people(("Lefebvre", "Kévin", None), ("LEFEVRE", "Quevin", None)), KEY)
     assert t["tok_phon_last"].n_unique() == 1 and t["tok_phon_first"].n_unique() == 1
     assert t["tok_last"].n_unique() == 2
+
+
+@pytest.mark.parametrize(
+    "typed, expected",
+    [
+        ("Łukasz Wałęsa", "LUKASZ WALESA"),
+        ("Bjørn Ødegård", "BJORN ODEGARD"),
+        ("Đorđević", "DORDEVIC"),
+        ("Weiß", "WEISS"),
+        ("Lætitia Œillet", "LAETITIA OEILLET"),
+        ("NGUYỄN", "NGUYEN"),
+        ("Çelik", "CELIK"),
+    ],
+)
+def test_letters_unicode_does_not_decompose_are_transliterated(typed, expected):
+    cleaned = pl.DataFrame({"n": [typed]}).select(nm.clean(pl.col("n")))["n"][0]
+    assert cleaned == expected
+
+
+def test_a_transliterated_name_meets_its_ascii_spelling():
+    t = tokenise(people(("Wałęsa", "Łukasz", None), ("WALESA", "LUKASZ", None)), KEY)
+    assert t["tok_last"].n_unique() == 1 and t["tok_first"].n_unique() == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from synchro_dagster.identity.linkage import cluster
+from synchro_dagster.identity.linkage import cluster, estimate
 from synchro_dagster.identity.tokens import tokenise
 
 __all__ = ["resolve_persons"]
@@ -14,9 +14,11 @@ def resolve_persons(records: pl.DataFrame, key: bytes) -> pl.DataFrame:
     """Which records are the same person, by exactly the production path.
 
     Input: `record_id`, `first_name`, `last_name`, `birth_date` (pl.Date or null), optional
-    `sex` ("M"/"F"). Names are normalised and turned into keyed tokens under `key`, pairs are
-    scored with the trained model (`model.json`) and clustered. Output: `record_id`,
-    `person_id` (the smallest record_id of the person's records). Nothing leaves in clear.
+    `sex` ("M"/"F"). Names are normalised and turned into keyed tokens under `key`; the model's
+    parameters are re-estimated without labels on these records, starting from the shipped
+    `model.json` (kept as it is when the records are too few or the estimate fails
+    `model_problems`); pairs are scored and clustered. Output: `record_id`, `person_id` (the
+    smallest record_id of the person's records). Nothing leaves in clear.
     """
     n = records.height
     inputs = records.select(
@@ -36,4 +38,6 @@ def resolve_persons(records: pl.DataFrame, key: bytes) -> pl.DataFrame:
     linkable = linkable.with_columns(
         sex.cast(pl.String).alias("sex"), pl.lit(None, pl.String).alias("age_band")
     )
-    return cluster(linkable).rename({"cluster_id": "person_id"})
+    estimated = estimate(linkable)
+    model = estimated.model if estimated is not None and estimated.accepted else None
+    return cluster(linkable, model).rename({"cluster_id": "person_id"})

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -32,8 +35,8 @@ MODEL_PATH = Path(__file__).with_name("model.json")
 MATCH_THRESHOLD = 0.8
 # sources whose household listing names each person once a month (`Source.lists_person_once`)
 LISTED_ONCE = frozenset(s.id for s in all_sources().values() if s.lists_person_once)
-# what the model reads: the identity tokens (partner references aside), sex, and the partner
-# household token used only to train birth-date parameters
+# what the model reads: the identity tokens (the partner's record number aside), sex, and the
+# partner household token (a comparison, and the block birth-date noise is trained on)
 LINK_COLUMNS = (
     "record_id",
     *(c for c in TOKEN_COLUMNS if c not in ("record_token", "household_token")),
@@ -116,7 +119,18 @@ def comparisons() -> list[cl.CustomComparison]:
             cll.ElseLevel(),
         ],
     )
-    return [last, first, birth, sex, age]
+    # a partner's own household reference seen again (a SI-SIAO group, an SNE number, a hotel
+    # booking, a provider's file, in a later month): strong evidence of the same person when the
+    # names agree too; the birth-date guard still refuses it when dates contradict
+    household = cl.CustomComparison(
+        output_column_name="partner_household",
+        comparison_levels=[
+            cll.NullLevel("household_token"),
+            cll.CustomLevel("household_token_l = household_token_r", "same partner household"),
+            cll.ElseLevel(),
+        ],
+    )
+    return [last, first, birth, sex, age, household]
 
 
 BLOCKING_RULES = (
@@ -127,6 +141,8 @@ BLOCKING_RULES = (
     block_on("tok_phon_last", "tok_phon_first"),
     block_on("tok_last_core", "tok_first_first"),
     block_on("tok_birth_last", "tok_first_first"),
+    block_on("household_token", "tok_first_first"),
+    block_on("household_token", "tok_phon_first"),
     # one typo in one name, the other name exact: the keyed forms one letter away, one per row
     block_on("tok_last", "first_typo_forms", arrays_to_explode=["first_typo_forms"]),
     block_on("tok_first", "last_typo_forms", arrays_to_explode=["last_typo_forms"]),
@@ -166,25 +182,47 @@ def _register(
     return api, api.register("link_input")
 
 
-def train(records: pl.DataFrame, description: str, path: Path = MODEL_PATH) -> dict:
-    """Estimates the model's parameters without labels and saves them with their provenance."""
+MIN_TRAINING_PAIRS = 1_000  # fewer pairs than this in a training block say nothing reliable
+
+
+def _pairs_sharing(records: pl.DataFrame, columns: tuple[str, ...]) -> int:
+    groups = records.drop_nulls(list(columns)).group_by(columns).len()["len"]
+    return int((groups * (groups - 1) // 2).sum())
+
+
+def _date_training_block(records: pl.DataFrame) -> tuple[str, ...]:
+    """Pairs on which birth-date noise is measured: inside one partner household (a SI-SIAO
+    group, a hotel booking...) sharing a first name, nearly all the same person, so homonyms
+    do not pass for matches; where partners give no households (or too few), the same name."""
+    inside = ("household_token", "tok_first_first")
+    enough = _pairs_sharing(records, inside) >= MIN_TRAINING_PAIRS
+    return inside if enough else ("tok_last", "tok_first")
+
+
+def _fit(records: pl.DataFrame, start: dict | SettingsCreator) -> dict:
+    """Unsupervised estimation from `start`: the prior from exact name + birth date pairs, u on
+    random pairs, m by expectation maximisation on two blocks (same birth date: the names'
+    noise; `_date_training_block`: the dates' noise). A comparison a block fixes keeps the
+    values the other block or `start` gave it."""
     with duckdb.connect() as conn:
         _, sdf = _register(conn, records)
-        linker = Linker(sdf, settings())
+        linker = Linker(sdf, start, log_level=logging.WARNING)
         linker.training.estimate_probability_two_random_records_match(
             [block_on("tok_name", "tok_dob")], recall=0.7
         )
         linker.training.estimate_u_using_random_sampling(max_pairs=2_000_000, seed=1)
-        linker.training.estimate_parameters_using_expectation_maximisation(
-            block_on("tok_dob"), estimate_without_term_frequencies=True
-        )
-        # birth dates are trained on pairs inside one partner household (a SI-SIAO group, a
-        # hotel booking...) sharing a first name: nearly all the same person, so the typing
-        # noise of dates is measured without homonyms passing for matches
-        linker.training.estimate_parameters_using_expectation_maximisation(
-            block_on("household_token", "tok_first_first"), estimate_without_term_frequencies=True
-        )
-        model = linker.misc.save_model_to_json()
+        for block in (("tok_dob",), _date_training_block(records)):
+            if _pairs_sharing(records, block) >= MIN_TRAINING_PAIRS:
+                linker.training.estimate_parameters_using_expectation_maximisation(
+                    block_on(*block), estimate_without_term_frequencies=True
+                )
+        return linker.misc.save_model_to_json()
+
+
+def train(records: pl.DataFrame, description: str, path: Path = MODEL_PATH) -> dict:
+    """Estimates the shipped starting point from the default settings and saves it with its
+    provenance."""
+    model = _fit(records, settings())
     model["synchro"] = {
         "trained_on": description,
         "trained_at": date.today().isoformat(),
@@ -193,6 +231,57 @@ def train(records: pl.DataFrame, description: str, path: Path = MODEL_PATH) -> d
     }
     path.write_text(json.dumps(model, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return model
+
+
+def _weight(level: dict) -> float | None:
+    m, u = level.get("m_probability"), level.get("u_probability")
+    return None if not m or not u else math.log2(m / u)
+
+
+def model_problems(model: dict) -> list[str]:
+    """Why a model estimated on a territory must not be used (empty: sane). Each comparison's
+    exact level must count for a match and its last level ("all other") against; probabilities
+    in (0, 1]; a prior between one in a hundred million and one in five."""
+    problems = []
+    prior = model.get("probability_two_random_records_match") or 0.0
+    if not 1e-8 < prior < 0.2:
+        problems.append(f"prior {prior:.3g} outside (1e-08, 0.2)")
+    for comparison in model["comparisons"]:
+        name = comparison["output_column_name"]
+        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+        for level in levels:
+            for p in ("m_probability", "u_probability"):
+                value = level.get(p)
+                if value is not None and not 0 < value <= 1:
+                    problems.append(f"{name}: {p} {value:.3g} of '{level['label_for_charts']}'")
+        exact, other = _weight(levels[0]), _weight(levels[-1])
+        if exact is not None and exact <= 0:
+            problems.append(f"{name}: an exact match counts against ({exact:.2f} bits)")
+        if other is not None and other >= 0:
+            problems.append(f"{name}: a disagreement counts for a match ({other:.2f} bits)")
+    return problems
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A model re-estimated on a territory's records, and whether it may be used."""
+
+    model: dict
+    records: int
+    problems: tuple[str, ...]
+
+    @property
+    def accepted(self) -> bool:
+        return not self.problems
+
+
+def estimate(records: pl.DataFrame, start: dict | None = None) -> Estimate | None:
+    """The model re-estimated, without labels, on these records, starting from `start` (the
+    shipped model): None when they are too few to say anything (under `TF_MIN_RECORDS`)."""
+    if records.height < TF_MIN_RECORDS:
+        return None
+    model = _fit(records, start or load_model())
+    return Estimate(model, records.height, tuple(model_problems(model)))
 
 
 def load_model(path: Path = MODEL_PATH) -> dict:
@@ -261,6 +350,58 @@ def guarded(edges: pl.DataFrame) -> list[tuple[int, int, float]]:
     without a birth date cannot chain homonyms."""
     agree = edges.filter(~pl.col("both_dated") | pl.col("dates_agree").fill_null(False))
     return sorted(agree.select("a", "b", "w").iter_rows(), key=lambda e: (-e[2], e[0], e[1]))
+
+
+AMBIGUITY_BITS = 1.0  # two candidates whose weights are this close fit a record equally
+
+
+def ambiguous(
+    edges: list[tuple[int, int, float]],
+    node_of: dict[int, int],
+    marks: dict[int, Markers],
+    records: Iterable[int],
+    prefer: Callable[[int, set[int]], set[int]] | None = None,
+) -> tuple[set[int], list[tuple[int, int, float]]]:
+    """Records that fit several distinct persons equally (an undated record of a name two dated
+    persons share), and the edges left to cluster. For each of `records`, the nodes it is paired
+    with (`node_of`: a record's node, a known person) within `AMBIGUITY_BITS` of its best are
+    its candidates; when two candidates' markers say two persons, `prefer(record, candidates)`
+    (household context) may keep the ones it names; if it does not settle it, the record is
+    ambiguous and joins no one: a person of its own, counted as such, never a guess."""
+    best: dict[int, dict[int, float]] = defaultdict(dict)
+    wanted = set(records)
+    for a, b, w in edges:
+        for r, other in ((a, b), (b, a)):
+            if r in wanted:
+                node = node_of.get(other, other)
+                best[r][node] = max(w, best[r].get(node, w))
+    dropped: dict[int, set[int]] = {}  # record -> candidate nodes it may not join
+    unsure: set[int] = set()
+    for r, weights in best.items():
+        top = max(weights.values())
+        near = {n for n, w in weights.items() if w >= top - AMBIGUITY_BITS}
+        nearby = sorted(near)
+        split = any(
+            not marks.get(x, Markers()).compatible(marks.get(y, Markers()))
+            for i, x in enumerate(nearby)
+            for y in nearby[i + 1 :]
+        )
+        if not split:
+            continue
+        kept = prefer(r, near) if prefer else set()
+        if kept and all(
+            marks.get(x, Markers()).compatible(marks.get(y, Markers())) for x in kept for y in kept
+        ):
+            dropped[r] = near - kept
+        else:
+            unsure.add(r)
+            dropped[r] = set(weights)
+
+    def kept(a: int, b: int) -> bool:
+        return node_of.get(b, b) not in dropped.get(a, ())
+
+    left = [(a, b, w) for a, b, w in edges if kept(a, b) and kept(b, a)]
+    return unsure, left
 
 
 @dataclass(frozen=True)
@@ -356,10 +497,11 @@ def cluster(
     """record_id -> cluster_id (the smallest record_id of its cluster: not stable across runs)."""
     edges = scored_pairs(records, model, threshold)
     marks = markers(records)
-    comp = Components(marks)
-    for a, b, _ in guarded(edges):
-        comp.union(a, b)
     ids = records["record_id"].to_list()
+    _, edges_left = ambiguous(guarded(edges), {}, marks, ids)
+    comp = Components(marks)
+    for a, b, _ in edges_left:
+        comp.union(a, b)
     dtype = records.schema["record_id"]
     return pl.DataFrame(
         {"record_id": ids, "cluster_id": [comp.find(i) for i in ids]},

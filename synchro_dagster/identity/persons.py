@@ -9,7 +9,10 @@ Manual corrections ("never link" / "always link" token pairs) are data every run
 
 from __future__ import annotations
 
+import json
+import math
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -20,8 +23,12 @@ from synchro_dagster.identity.aliases import AliasResolver
 from synchro_dagster.identity.linkage import (
     LINK_COLUMNS,
     Components,
+    Estimate,
     Markers,
+    ambiguous,
+    estimate,
     guarded,
+    load_model,
     markers,
     scored_pairs,
 )
@@ -40,13 +47,27 @@ IDENTITY_DDL = (
         month DATE NOT NULL, alias_id BIGINT NOT NULL, household_id BIGINT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS identity.churn (
         month DATE NOT NULL, entity VARCHAR NOT NULL, kind VARCHAR NOT NULL, n BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS identity.models (
+        month DATE NOT NULL, records BIGINT NOT NULL, accepted BOOLEAN NOT NULL,
+        problems VARCHAR NOT NULL, model VARCHAR NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS identity.corrections (
         token_a VARCHAR NOT NULL, token_b VARCHAR NOT NULL,
         rule VARCHAR NOT NULL CHECK (rule IN ('never', 'always')),
         note VARCHAR, created_at TIMESTAMP DEFAULT current_timestamp)""",
 )
 ALONE = ("homme_seul", "femme_seule", "mineur_isole")  # compositions of one person
-IDENTITY_TABLES = ("person_links", "person_aliases", "households", "household_aliases", "churn")
+IDENTITY_TABLES = (
+    "person_links",
+    "person_aliases",
+    "households",
+    "household_aliases",
+    "churn",
+    "models",
+)
+# the model is re-estimated on the territory's own records when they have grown this much since
+# its last estimate (the first time: as soon as there are enough), on the latest records
+REESTIMATE_GROWTH = 2.0
+TRAINING_RECORDS_MAX = 300_000
 RECORD_KEY = "source || ':' || file_sha256 || ':' || row_number"
 
 
@@ -58,6 +79,8 @@ class MonthIdentity:
     households: pl.DataFrame | None = None  # household_id, person_id
     household_aliases: list[tuple[int, int]] = field(default_factory=list)
     churn: dict[tuple[str, str], int] = field(default_factory=dict)
+    estimate: Estimate | None = None  # the model re-estimated this month, used if accepted
+    model_from: date | None = None  # month of the estimate in use (None: the shipped model)
 
 
 def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
@@ -97,7 +120,8 @@ def link_month(conn: duckdb.DuckDBPyConnection, month: date) -> MonthIdentity:
     known = known.with_columns(aliases.resolved(known, "person_id", "seen")).drop("seen")
     records = records.join(known, on="record_key", how="left")
     new = records.filter(pl.col("month") == month)
-    edges = scored_pairs(records, only_involving=set(new["record_id"].to_list()))
+    model, estimated, model_from = territory_model(conn, records, month)
+    edges = scored_pairs(records, model, only_involving=set(new["record_id"].to_list()))
     edges, always = _apply_corrections(conn, records, edges)
 
     # components: a known person is one node (its records are already together), holding the
@@ -111,10 +135,18 @@ def link_month(conn: duckdb.DuckDBPyConnection, month: date) -> MonthIdentity:
     for rid, mark in marks.items():
         node = node_of[rid]
         node_marks[node] = node_marks.get(node, Markers()) | mark
+    pairs = guarded(edges)
+    unsure, edges_left = ambiguous(
+        pairs,
+        node_of,
+        node_marks,
+        new["record_id"].to_list(),
+        _household_context(conn, month, records, pairs, node_of, offset),
+    )
     comp = Components(node_marks)
     for a, b in always:  # a correction joins whatever the markers say
         comp.union(node_of[a], node_of[b], force=True)
-    for a, b, _ in guarded(edges):
+    for a, b, _ in edges_left:
         comp.union(node_of[a], node_of[b])
 
     next_id = 1 + int(
@@ -126,7 +158,7 @@ def link_month(conn: duckdb.DuckDBPyConnection, month: date) -> MonthIdentity:
     for node in set(node_of.values()):
         if node >= offset:
             members[comp.find(node)].add(node - offset)
-    result = MonthIdentity(month, pl.DataFrame())
+    result = MonthIdentity(month, pl.DataFrame(), estimate=estimated, model_from=model_from)
     id_of: dict[int, int] = {}
     created = 0
     for rid in new["record_id"].to_list():
@@ -154,6 +186,7 @@ def link_month(conn: duckdb.DuckDBPyConnection, month: date) -> MonthIdentity:
         ("person", "created"): created,
         ("person", "merged"): len(result.person_aliases),
         ("person", "split"): 0,
+        ("record", "ambiguous"): len(unsure),
     }
     result.households, result.household_aliases, household_churn = _households(
         conn,
@@ -162,6 +195,73 @@ def link_month(conn: duckdb.DuckDBPyConnection, month: date) -> MonthIdentity:
     )
     result.churn.update(household_churn)
     return result
+
+
+def _household_context(
+    conn: duckdb.DuckDBPyConnection,
+    month: date,
+    records: pl.DataFrame,
+    pairs: list[tuple[int, int, float]],
+    node_of: dict[int, int],
+    offset: int,
+) -> Callable[[int, set[int]], set[int]]:
+    """For a record that fits several known persons: the ones living in a household (as known
+    before this month) with a companion of the record, a person listed with it in this month's
+    partner household, known already or by the best pair it has with a known person."""
+    home = dict(
+        conn.execute(
+            "SELECT person_id, arg_max(household_id, month) FROM identity.households "
+            "WHERE month < ? GROUP BY person_id",
+            [month],
+        ).fetchall()
+    )
+    listed = records.filter(pl.col("month") == month, pl.col("household_token").is_not_null())
+    together: dict[str, set[int]] = defaultdict(set)
+    token_of: dict[int, str] = {}
+    for rid, token in listed.select("record_id", "household_token").iter_rows():
+        together[token].add(rid)
+        token_of[rid] = token
+
+    known_as: dict[int, tuple[float, int]] = {}  # record -> (weight, known person) of its best pair
+    for a, b, w in pairs:
+        for r, other in ((a, b), (b, a)):
+            if node_of[other] >= offset and w > known_as.get(r, (-math.inf, 0))[0]:
+                known_as[r] = (w, node_of[other] - offset)
+
+    def person(rid: int) -> int | None:
+        node = node_of[rid]
+        return node - offset if node >= offset else known_as.get(rid, (0, None))[1]
+
+    def prefer(record: int, candidates: set[int]) -> set[int]:
+        companions = together.get(token_of.get(record, ""), set()) - {record}
+        homes = {home.get(person(c)) for c in companions}
+        homes.discard(None)
+        return {n for n in candidates if n >= offset and home.get(n - offset) in homes}
+
+    return prefer
+
+
+def territory_model(
+    conn: duckdb.DuckDBPyConnection, records: pl.DataFrame, month: date
+) -> tuple[dict, Estimate | None, date | None]:
+    """The model a month is linked with: the territory's latest accepted estimate (before this
+    month), re-estimated now from the shipped model when the records have grown
+    `REESTIMATE_GROWTH` times since the last estimate. A new estimate is used only if it passes
+    `model_problems`; otherwise the one before stays (and the shipped model before any)."""
+    rows = conn.execute(
+        "SELECT month, records, accepted, model FROM identity.models WHERE month < ? "
+        "ORDER BY month",
+        [month],
+    ).fetchall()
+    accepted = [(m, json.loads(model)) for m, _, ok, model in rows if ok]
+    model_from, model = accepted[-1] if accepted else (None, load_model())
+    estimated = None
+    if not rows or records.height >= REESTIMATE_GROWTH * rows[-1][1]:
+        latest = records.sort("record_id").tail(TRAINING_RECORDS_MAX)
+        estimated = estimate(latest, load_model())
+        if estimated is not None and estimated.accepted:
+            model_from, model = month, estimated.model
+    return model, estimated, model_from
 
 
 def _apply_corrections(
@@ -302,6 +402,21 @@ def write_month(conn: duckdb.DuckDBPyConnection, result: MonthIdentity) -> None:
             orient="row",
         ),
     }
+    estimated = [result.estimate] if result.estimate is not None else []
+    frames["models"] = pl.DataFrame(  # empty when not re-estimated: a re-run leaves no stale row
+        {
+            "records": [e.records for e in estimated],
+            "accepted": [e.accepted for e in estimated],
+            "problems": ["; ".join(e.problems) for e in estimated],
+            "model": [json.dumps(e.model, sort_keys=True) for e in estimated],
+        },
+        schema={
+            "records": pl.Int64,
+            "accepted": pl.Boolean,
+            "problems": pl.String,
+            "model": pl.String,
+        },
+    )
     frames = {k: v.with_columns(pl.lit(month).alias("month")) for k, v in frames.items()}
     frames.update(person_links=links, households=households)
     conn.execute("BEGIN TRANSACTION")

@@ -1,0 +1,118 @@
+"""The model learns its territory: re-estimated without labels, checked, stored, used."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import date
+
+import duckdb
+import pytest
+from stagekit import identities, stage
+
+from synchro_dagster.identity import linkage
+from synchro_dagster.identity.persons import link_month, write_month
+from synchro_dagster.identity.tokens import tokenise
+
+
+def _level(model: dict, comparison: str, label: str) -> dict:
+    (c,) = [c for c in model["comparisons"] if c["output_column_name"] == comparison]
+    (level,) = [lv for lv in c["comparison_levels"] if lv["label_for_charts"].startswith(label)]
+    return level
+
+
+def test_the_shipped_model_is_sane():
+    assert linkage.model_problems(linkage.load_model()) == []
+
+
+def test_an_exact_name_that_counts_against_a_match_is_refused():
+    model = linkage.load_model()
+    exact = _level(model, "last_name", "Exact match")
+    exact["m_probability"], exact["u_probability"] = 0.001, 0.01
+    problems = linkage.model_problems(model)
+    assert problems == ["last_name: an exact match counts against (-3.32 bits)"]
+
+
+def test_a_disagreement_that_counts_for_a_match_and_a_wild_prior_are_refused():
+    model = linkage.load_model()
+    other = _level(model, "birth_date", "All other")
+    other["m_probability"], other["u_probability"] = 0.5, 0.25
+    model["probability_two_random_records_match"] = 0.6
+    problems = linkage.model_problems(model)
+    assert len(problems) == 2
+    assert problems[0].startswith("prior 0.6")
+    assert problems[1] == "birth_date: a disagreement counts for a match (1.00 bits)"
+
+
+def test_too_few_records_keep_the_shipped_model():
+    few = tokenise(identities([("MARTIN", "Jean", date(1980, 1, 2), "G1")] * 10), b"k" * 32)
+    assert linkage.estimate(few.with_row_index("record_id")) is None
+
+
+def _territory(n: int, seed: int) -> list[tuple]:
+    """n persons typed twice: (last, first, birth_date, sex, household_ref), the second time
+    with a one-letter typo in the first name for one person in five."""
+    rng = random.Random(seed)
+    letters = "ABCDEFGHIJKLMNOPRSTUVZ"
+    rows = []
+    for i in range(n):
+        last = "".join(rng.choice(letters) for _ in range(7))
+        first = "".join(rng.choice(letters) for _ in range(6))
+        born = date(1950 + rng.randrange(60), 1 + rng.randrange(12), 1 + rng.randrange(28))
+        sex = rng.choice("MF")
+        rows.append((last, first, born, sex, f"H{i}"))
+        typed = first[:-1] + "Q" if i % 5 == 0 else first
+        rows.append((last, typed, born, sex, f"H{i}"))
+    return rows
+
+
+def test_link_month_estimates_on_the_territory_stores_it_and_reruns_leave_one_row():
+    with duckdb.connect() as conn:
+        rows = _territory(1200, seed=3)
+        jan = [(i + 2, *r) for i, r in enumerate(rows)]
+        stage(conn, date(2025, 1, 1), jan)
+        result = link_month(conn, date(2025, 1, 1))
+        assert result.estimate is not None and result.estimate.accepted
+        assert result.model_from == date(2025, 1, 1)
+        write_month(conn, result)
+        write_month(conn, link_month(conn, date(2025, 1, 1)))
+        stored = conn.execute(
+            "SELECT month, records, accepted, model FROM identity.models"
+        ).fetchall()
+        assert [(m, n, ok) for m, n, ok, _ in stored] == [(date(2025, 1, 1), 2400, True)]
+        model = json.loads(stored[0][3])
+        # one person in five has a first name one typo apart between their two records: the
+        # territory says so, where the shipped model learned its own rate
+        shipped = _level(linkage.load_model(), "first_name", "one typo apart")["m_probability"]
+        learned = _level(model, "first_name", "one typo apart")["m_probability"]
+        assert shipped < 0.05 and learned == pytest.approx(0.2, abs=0.03)
+        # persons: 1,200, every pair joined
+        links = result.links
+        assert links["person_id"].n_unique() == 1200
+
+
+def test_the_next_month_uses_the_stored_estimate_until_records_double():
+    with duckdb.connect() as conn:
+        rows = _territory(700, seed=4)
+        stage(conn, date(2025, 1, 1), [(i + 2, *r) for i, r in enumerate(rows)])
+        write_month(conn, link_month(conn, date(2025, 1, 1)))
+        # February: a tenth more records, far from doubling: no new estimate, January's in use
+        stage(conn, date(2025, 2, 1), [(i + 2, *r) for i, r in enumerate(rows[:140])])
+        feb = link_month(conn, date(2025, 2, 1))
+        assert feb.estimate is None and feb.model_from == date(2025, 1, 1)
+
+
+def test_a_rejected_estimate_is_stored_but_not_used(monkeypatch):
+    with duckdb.connect() as conn:
+        rows = _territory(700, seed=5)
+        stage(conn, date(2025, 1, 1), [(i + 2, *r) for i, r in enumerate(rows)])
+        monkeypatch.setattr(
+            "synchro_dagster.identity.linkage.model_problems", lambda model: ["made to fail"]
+        )
+        result = link_month(conn, date(2025, 1, 1))
+        assert result.estimate is not None and not result.estimate.accepted
+        assert result.model_from is None  # the shipped model
+        write_month(conn, result)
+        assert conn.execute("SELECT accepted, problems FROM identity.models").fetchall() == [
+            (False, "made to fail")
+        ]

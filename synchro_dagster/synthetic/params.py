@@ -288,8 +288,8 @@ def _hard() -> TerritoryParams:
         },
         rare_last_name_share=0.25,  # families from a few regions share a few surnames
         zipf_exponent=1.0,  # the commonest name of an origin is a fifth of its listed names
-        # the names that concentrate in SIAO files lead; TRAORE and SAIDI are the same names
-        # registered without their accent, Đ Ł ễ are beyond cp1252 and Ø has no decomposition
+        # the names that concentrate in SIAO files lead; TRAORE, SAIDI, NGUYEN are the same names
+        # as registered without accents; Đ Ł ễ are beyond cp1252 and Ø has no decomposition
         leading_last_names={
             "maghreb": ("BEN_ALI", "BENALI", "EL_AMRANI", "HADDAD", "SAÏDI", "MANSOURI", "SAIDI"),
             "afrique_ouest": (
@@ -306,7 +306,7 @@ def _hard() -> TerritoryParams:
                 "TRAORE",
             ),
             "europe_est": ("POPESCU", "NOWAK", "KOWALSKI", "ĐORĐEVIĆ", "WAŁĘSA"),
-            "autre": ("NGUYỄN", "ÇELIK", "YILMAZ", "ØDEGÅRD"),
+            "autre": ("NGUYEN", "ÇELIK", "YILMAZ", "NGUYỄN", "ØDEGÅRD"),
         },
         leading_first_names={
             "afrique_ouest": {"F": ("Fatoumata", "Aminata", "Aïssata")},
@@ -320,11 +320,11 @@ def _hard() -> TerritoryParams:
         base.noise,
         typo_first_name=0.06,  # twice the default: records typed in a hurry at night (115)
         typo_last_name=0.06,
-        double_typo=0.3,  # about 3.4 % of records show a name two typos away
+        double_typo=0.3,  # about 3.5 % of records show a name two typos away
         first_last_swapped=0.06,  # names neither French nor familiar to the person typing
         usage_name_shown=0.5,  # half the records of a married woman under each name
         missing_birth_date=0.15,  # on top of the sources' own extra undated records
-        day_month_swapped=0.08,  # 2.4 % of records swapped; 4.9 % in all typed a year off
+        day_month_swapped=0.08,  # 2.5 % of records swapped; 5 % in all typed a year off
     )
     return replace(base, names=names, noise=noise)
 

@@ -56,8 +56,10 @@ def _swapped(a: str, b: str) -> str:
     return f"({a}_l = {b}_r AND {b}_l = {a}_r)"
 
 
-def _one_typo(column: str) -> str:
-    return f"list_has_any(string_split({column}_l, ' '), string_split({column}_r, ' '))"
+def _one_typo(column: str, right: str | None = None) -> str:
+    """SQL: two space-joined token lists share one (`column`_l/_r, or `column` and `right`)."""
+    left, right = (column, right) if right else (f"{column}_l", f"{column}_r")
+    return f"list_has_any(string_split({left}, ' '), string_split({right}, ' '))"
 
 
 def comparisons() -> list[cl.CustomComparison]:
@@ -101,6 +103,7 @@ def comparisons() -> list[cl.CustomComparison]:
                 "day and month swapped",
             ),
             cll.CustomLevel("tok_birth_md_l = tok_birth_md_r", "same day and month, year differs"),
+            cll.CustomLevel(_one_typo("tok_dob_near"), "one of day or month differs"),
             cll.CustomLevel("tok_birth_year_l = tok_birth_year_r", "same year only"),
             cll.ElseLevel(),
         ],
@@ -333,9 +336,11 @@ def scored_pairs(
         edges = conn.sql(f"""
             SELECT p.record_id_l AS a, p.record_id_r AS b, p.match_weight AS w,
                    l.tok_birth_year IS NOT NULL AND r.tok_birth_year IS NOT NULL AS both_dated,
-                   (l.tok_dob = r.tok_dob OR l.tok_dob = r.tok_dob_swapped
-                    OR l.tok_dob_swapped = r.tok_dob OR l.tok_birth_md = r.tok_birth_md
-                    OR l.tok_birth_year = r.tok_birth_year) AS dates_agree
+                   CASE WHEN l.tok_dob IS NOT NULL AND r.tok_dob IS NOT NULL
+                        THEN l.tok_dob = r.tok_dob OR l.tok_dob = r.tok_dob_swapped
+                             OR l.tok_dob_swapped = r.tok_dob
+                             OR {_one_typo("l.tok_dob_near", "r.tok_dob_near")}
+                        ELSE l.tok_birth_year = r.tok_birth_year END AS dates_agree
             FROM {pairs.physical_name} p
             JOIN link_input l ON l.record_id = p.record_id_l
             JOIN link_input r ON r.record_id = p.record_id_r
@@ -410,27 +415,27 @@ class Markers:
     tokens, and the household listings it appears in (household token and month, in a source
     that lists each person of a household once a month: `Source.lists_person_once`)."""
 
-    dates: frozenset[str] = frozenset()  # as typed, and with day and month swapped
-    days: frozenset[str] = frozenset()
+    dates: frozenset[str] = frozenset()  # full dates, as typed and with day and month swapped
+    near: frozenset[str] = frozenset()  # full dates with one field left out (`tok_dob_near`)
     years: frozenset[str] = frozenset()
     listings: frozenset[str] = frozenset()
 
     def compatible(self, other: Markers) -> bool:
         """False for two persons: both have birth dates and none agree as a pair's dates do
-        (`scored_pairs`: a date, a day and month or a year in common), or both appear in one
-        household listing."""
+        (`scored_pairs`: full dates equal, swapped or one field apart when both sides have
+        one; else a year in common), or both appear in one household listing."""
         if self.listings & other.listings:
             return False
+        if self.near and other.near:
+            return bool(self.dates & other.dates or self.near & other.near)
         if self.years and other.years:
-            return bool(
-                self.dates & other.dates or self.days & other.days or self.years & other.years
-            )
+            return bool(self.years & other.years)
         return True
 
     def __or__(self, other: Markers) -> Markers:
         return Markers(
             self.dates | other.dates,
-            self.days | other.days,
+            self.near | other.near,
             self.years | other.years,
             self.listings | other.listings,
         )
@@ -447,16 +452,16 @@ def markers(records: pl.DataFrame) -> dict[int, Markers]:
             .alias("listing")
         )
     rows = records.select(
-        "record_id", "tok_dob", "tok_dob_swapped", "tok_birth_md", "tok_birth_year", listed
+        "record_id", "tok_dob", "tok_dob_swapped", "tok_dob_near", "tok_birth_year", listed
     ).filter(pl.col("tok_birth_year").is_not_null() | pl.col("listing").is_not_null())
     return {
         rid: Markers(
             frozenset(t for t in (dob, swapped) if t),
-            frozenset(t for t in (md,) if t),
+            frozenset(near.split(" ") if near else ()),
             frozenset(t for t in (year,) if t),
             frozenset(t for t in (listing,) if t),
         )
-        for rid, dob, swapped, md, year, listing in rows.iter_rows()
+        for rid, dob, swapped, near, year, listing in rows.iter_rows()
     }
 
 

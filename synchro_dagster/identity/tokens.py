@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 
 import polars as pl
 
@@ -36,6 +37,7 @@ TOKEN_COLUMNS = (
     "tok_birth_md",
     "tok_last_typo",  # keyed forms of the name one typo away, space-separated
     "tok_first_typo",
+    "tok_dob_near",  # keyed forms of the full birth date with one field left out
 )
 
 
@@ -109,13 +111,22 @@ def _tokenise_namespace(
     ]
 
 
-def _typo_tokens(names: pl.Series, keyed_: _Keyed) -> pl.Series:
-    """Each distinct normalised name -> its forms one typo away, keyed, sorted, space-joined."""
-    forms = {
-        v: " ".join(sorted(set(keyed_.tokens("typo", nm.one_typo_away(v)))))
-        for v in names.drop_nulls().unique().to_list()
+def _form_tokens(
+    values: pl.Series, keyed_: _Keyed, namespace: str, forms: Callable[[str], list[str]]
+) -> pl.Series:
+    """Each distinct value -> its `forms`, keyed, sorted, space-joined: two values share a
+    token when one accident (a typo, one date field) separates them."""
+    table = {
+        v: " ".join(sorted(set(keyed_.tokens(namespace, forms(v)))))
+        for v in values.drop_nulls().unique().to_list()
     }
-    return names.replace_strict(forms, default=None, return_dtype=pl.String)
+    return values.replace_strict(table, default=None, return_dtype=pl.String)
+
+
+def _date_fields_but_one(iso: str) -> list[str]:
+    """ "1985-03-02" -> its year and month, year and day, month and day."""
+    year, month, day = iso.split("-")
+    return [f"ym:{year}-{month}", f"yd:{year}-{day}", f"md:{month}-{day}"]
 
 
 _FORMS = {  # which normalised forms each name column needs
@@ -217,6 +228,9 @@ def tokenise(df: pl.DataFrame, key: bytes) -> pl.DataFrame:
         for namespace, columns in by_namespace.items()
         for s in _tokenise_namespace(keys, columns, keyed_, namespace)
     }
-    series["tok_last_typo"] = _typo_tokens(keys["tok_last"], keyed_).alias("tok_last_typo")
-    series["tok_first_typo"] = _typo_tokens(keys["tok_first"], keyed_).alias("tok_first_typo")
+    for column, name in (("tok_last_typo", "tok_last"), ("tok_first_typo", "tok_first")):
+        series[column] = _form_tokens(keys[name], keyed_, "typo", nm.one_typo_away).alias(column)
+    series["tok_dob_near"] = _form_tokens(
+        keys["tok_dob"], keyed_, "dobnear", _date_fields_but_one
+    ).alias("tok_dob_near")
     return pl.DataFrame([series[c] for c in TOKEN_COLUMNS])

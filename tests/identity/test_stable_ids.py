@@ -103,9 +103,9 @@ def test_a_record_bridging_two_known_persons_merges_them_and_the_oldest_id_survi
         JAN,
         [
             (2, "BENALI", "Omar", None, "M", None),  # no birth date
-            (3, "BNALI", "Omar", born, "M", None),
+            (3, "BNALI", "Omer", born, "M", None),
         ],
-    )  # a typo in the name
+    )  # a typo in each name
     jan = run(conn, JAN)
     assert jan["person_id"].n_unique() == 2  # too little to say it is one person
     stage(conn, FEB, [(2, "BENALI", "Omar", born, "M", None)])  # matches both

@@ -17,6 +17,7 @@ vs truth the rules'; their mean absolute value after the first month; and the fl
 ours vs perfect, over the year.
 
     .venv/bin/python bench/indicators.py [--data-dir DIR] [--households 2000] [--months 12]
+        [--seed 42]
 """
 
 from __future__ import annotations
@@ -319,6 +320,7 @@ def main() -> None:
     p.add_argument("--data-dir", type=Path, default=None, help="a territory already run")
     p.add_argument("--households", type=int, default=2000)
     p.add_argument("--months", type=int, default=12)
+    p.add_argument("--seed", type=int, default=42)
     args = p.parse_args()
     data = args.data_dir
     if data is None:
@@ -326,7 +328,7 @@ def main() -> None:
     warehouse = Settings(data_dir=data).warehouse_path
     if not (data / "truth" / "indicators.parquet").exists():
         t0 = time.perf_counter()
-        generate(data, date(2025, 1, 1), args.months, args.households, 42)
+        generate(data, date(2025, 1, 1), args.months, args.households, args.seed)
         print(
             f"generated {args.households} households x {args.months} months in "
             f"{time.perf_counter() - t0:.0f} s"

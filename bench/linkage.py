@@ -16,7 +16,7 @@ birth date only, each person once in each file): the union deduplicated through
 `resolve_persons`, beside the same two baselines, with the same figures.
 
     .venv/bin/python bench/linkage.py [--dataset all|simulator|febrl4] [--households 2000]
-        [--months 12]
+        [--months 12] [--seed 42]
 """
 
 from __future__ import annotations
@@ -306,10 +306,10 @@ def monthly_production_path(root: Path, months: int) -> None:
     )
 
 
-def simulator(households: int, months: int) -> None:
+def simulator(households: int, months: int, seed: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        generate(root, date(2025, 1, 1), months, households, seed=42)
+        generate(root, date(2025, 1, 1), months, households, seed)
         rows = load(root, months)
         print(f"{rows.height:,} usable records, {rows['person_id'].n_unique():,} true persons")
         monthly_production_path(root, months)
@@ -331,10 +331,11 @@ def main() -> None:
     parser.add_argument("--dataset", choices=("all", "simulator", "febrl4"), default="all")
     parser.add_argument("--households", type=int, default=2000)
     parser.add_argument("--months", type=int, default=12)
+    parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
     logging.getLogger("splink").setLevel(logging.ERROR)
     if args.dataset in ("all", "simulator"):
-        simulator(args.households, args.months)
+        simulator(args.households, args.months, args.seed)
     if args.dataset in ("all", "febrl4"):
         febrl4()
 

@@ -11,6 +11,8 @@ import time
 from datetime import date
 from pathlib import Path
 
+from synchro_dagster.synthetic.params import PROFILE_NAMES
+
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 TEMPLATE = Path(__file__).resolve().parent.parent / "dagster_home" / "dagster.yaml"
 
@@ -53,6 +55,12 @@ def parser() -> argparse.ArgumentParser:
         "--households", type=_positive, default=2000, help="households without a home at the start"
     )
     g.add_argument("--seed", type=int, default=42, help="random seed (same seed, same territory)")
+    g.add_argument(
+        "--profile",
+        choices=PROFILE_NAMES,
+        default="default",
+        help="simulator profile: 'hard' has concentrated names and more damaged records",
+    )
 
     r = sub.add_parser("run", help="run the monthly job over DIR/landing, through Dagster")
     r.add_argument("--data-dir", type=Path, default=Path("data"))
@@ -325,9 +333,12 @@ def train_identity_model(data_dir: Path, model: Path | None = None) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "generate":
-        from synchro_dagster.synthetic import generate
+        from synchro_dagster.synthetic import generate, profile
 
-        print(generate(args.out, args.start, args.months, args.households, args.seed).summary())
+        result = generate(
+            args.out, args.start, args.months, args.households, args.seed, profile(args.profile)
+        )
+        print(result.summary())
         return 0
     if args.command == "run":
         months = landing_months(args.data_dir)

@@ -18,10 +18,10 @@ from pathlib import Path
 import polars as pl
 
 from synchro_dagster.synthetic import deliveries, truth
-from synchro_dagster.synthetic.params import TerritoryParams
+from synchro_dagster.synthetic.params import PROFILE_NAMES, TerritoryParams, profile
 from synchro_dagster.synthetic.territory import Territory, days_in_month, month_start
 
-__all__ = ["GenerationResult", "TerritoryParams", "generate"]
+__all__ = ["PROFILE_NAMES", "GenerationResult", "TerritoryParams", "generate", "profile"]
 
 
 @dataclass

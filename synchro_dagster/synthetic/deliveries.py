@@ -93,10 +93,17 @@ def _person_row(
     r = render(
         ctx.rng, ident, ctx.first, ctx.params.noise, profile, with_birth_name_column=with_birth_name
     )
+    names = (r.last_name, r.first_name, r.birth_name or "")
+    if layout.fmt == "csv":
+        # a cp1252 export has no Ł or Đ: the partner's tool writes "?" in their place
+        shown = tuple(n.encode(layout.encoding, "replace").decode(layout.encoding) for n in names)
+        if shown != names:
+            r.noise.append("letters_replaced")
+            names = shown
     cells.update(
-        nom=r.last_name,
-        prenom=r.first_name,
-        nom_naissance=r.birth_name or "",
+        nom=names[0],
+        prenom=names[1],
+        nom_naissance=names[2],
         naissance=r.birth_date,
         age=r.age,
         sexe=layout.sex[0] if ident.sex == "M" else layout.sex[1],

@@ -2,7 +2,8 @@
 
 Lists hold common names, ordered by frequency; a share of last names is built
 from syllables so that the territory has the long tail of rare names a real
-one has. Every character is in cp1252, as partner CSV exports are.
+one has. Every character in the lists is in cp1252, as partner CSV exports are;
+a `NamePool` (params.py) may lead a ranking with native spellings beyond it.
 """
 
 from __future__ import annotations
@@ -11,13 +12,7 @@ import random
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-ORIGINS: dict[str, float] = {
-    "france": 0.55,
-    "maghreb": 0.18,
-    "afrique_ouest": 0.12,
-    "europe_est": 0.10,
-    "autre": 0.05,
-}
+from synchro_dagster.synthetic.params import NamePool
 
 LAST_NAMES: dict[str, list[str]] = {
     "france": """MARTIN BERNARD THOMAS PETIT ROBERT RICHARD DURAND DUBOIS MOREAU LAURENT SIMON
@@ -111,8 +106,6 @@ _SYLLABLES: dict[str, list[str]] = {
     "autre": "ah ma za ri ka han sa fi mo ra di".split(),
 }
 
-RARE_LAST_NAME_SHARE = 0.6  # most surnames are rare: France has over a million of them
-
 
 @dataclass(slots=True)
 class Identity:
@@ -125,28 +118,47 @@ class Identity:
     birth_date: date
 
 
-_ZIPF_CACHE: dict[int, list[float]] = {}
+def _ranked(leading: tuple[str, ...], names: list[str]) -> list[str]:
+    return [*leading, *(n for n in names if n not in leading)]
 
 
-def _zipf_pick(rng: random.Random, items: list[str]) -> str:
-    # rank-frequency ~ 1/rank^0.6: the commonest name is a few per cent, not a tenth
-    weights = _ZIPF_CACHE.setdefault(len(items), [1 / (r + 1) ** 0.6 for r in range(len(items))])
-    return rng.choices(items, weights=weights)[0]
+class Names:
+    """Draws origins and names as a `NamePool` says: its leading names first, then the lists."""
 
+    def __init__(self, pool: NamePool):
+        self.pool = pool
+        self.last_names = {
+            origin: _ranked(pool.leading_last_names.get(origin, ()), names)
+            for origin, names in LAST_NAMES.items()
+        }
+        self.first_names = {
+            origin: {
+                sex: _ranked(pool.leading_first_names.get(origin, {}).get(sex, ()), names)
+                for sex, names in by_sex.items()
+            }
+            for origin, by_sex in FIRST_NAMES.items()
+        }
+        self._weights: dict[int, list[float]] = {}
 
-def pick_origin(rng: random.Random) -> str:
-    return rng.choices(list(ORIGINS), weights=list(ORIGINS.values()))[0]
+    def _pick(self, rng: random.Random, items: list[str]) -> str:
+        weights = self._weights.get(len(items))
+        if weights is None:
+            s = self.pool.zipf_exponent
+            weights = self._weights[len(items)] = [1 / (r + 1) ** s for r in range(len(items))]
+        return rng.choices(items, weights=weights)[0]
 
+    def origin(self, rng: random.Random) -> str:
+        origins = self.pool.origins
+        return rng.choices(list(origins), weights=list(origins.values()))[0]
 
-def last_name(rng: random.Random, origin: str) -> str:
-    if rng.random() < RARE_LAST_NAME_SHARE:
-        parts = rng.choices(_SYLLABLES[origin], k=rng.randint(2, 3))
-        return "".join(parts).upper()
-    return _zipf_pick(rng, LAST_NAMES[origin]).replace("_", " ")
+    def last_name(self, rng: random.Random, origin: str) -> str:
+        if rng.random() < self.pool.rare_last_name_share:
+            parts = rng.choices(_SYLLABLES[origin], k=rng.randint(2, 3))
+            return "".join(parts).upper()
+        return self._pick(rng, self.last_names[origin]).replace("_", " ")
 
-
-def first_name(rng: random.Random, origin: str, sex: str) -> str:
-    return _zipf_pick(rng, FIRST_NAMES[origin][sex])
+    def first_name(self, rng: random.Random, origin: str, sex: str) -> str:
+        return self._pick(rng, self.first_names[origin][sex])
 
 
 def birth_date(rng: random.Random, reference: date, min_age: float, max_age: float) -> date:

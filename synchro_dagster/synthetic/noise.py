@@ -58,11 +58,28 @@ def strip_accents(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
 
 
-def typo(rng: random.Random, text: str) -> str:
+def _typeable(text: str) -> list[int]:
+    """Positions of the letters a typo may hit: people rarely mistype the first letter."""
     letters = [i for i, c in enumerate(text) if c.isalpha()]
-    if len(letters) < 3:
-        return text
-    i = rng.choice(letters[1:])  # people rarely mistype the first letter
+    return letters[1:] if len(letters) >= 3 else []
+
+
+def typo(rng: random.Random, text: str) -> str:
+    positions = _typeable(text)
+    return _typo_at(rng, text, rng.choice(positions)) if positions else text
+
+
+def double_typo(rng: random.Random, text: str) -> str | None:
+    """Two typos apart enough that the second cannot undo the first; None if the name is short."""
+    positions = _typeable(text)
+    pairs = [(i, j) for i in positions for j in positions if j - i >= 2]
+    if not pairs:
+        return None
+    i, j = rng.choice(pairs)
+    return _typo_at(rng, _typo_at(rng, text, j), i)  # the later one first: i stays in place
+
+
+def _typo_at(rng: random.Random, text: str, i: int) -> str:
     c = text[i]
     op = rng.random()
     if op < 0.4:
@@ -77,6 +94,20 @@ def typo(rng: random.Random, text: str) -> str:
     if strip_accents(text[j]).lower() == strip_accents(c).lower():
         return text[:i] + c + text[i:]  # swapping two identical letters would change nothing
     return text[:j] + text[i] + text[j] + text[i + 1 :]
+
+
+def _mistype(rng: random.Random, name: str, rates: NoiseRates, code: str, noise: list[str]) -> str:
+    """The name as mistyped once, or twice for a share of names; flags what the file shows."""
+    # no draw when double typos are off, so that the default territory stays the same for a seed
+    twice = rates.double_typo > 0 and rng.random() < rates.double_typo
+    typed = double_typo(rng, name) if twice else None
+    if typed is not None:
+        noise += [code, f"double_{code}"]
+        return typed
+    typed = typo(rng, name)
+    if typed != name:  # a name too short to mistype (LE) stays as it is, and is not flagged
+        noise.append(code)
+    return typed
 
 
 def _real_date(
@@ -110,13 +141,10 @@ def render(
         elif rng.random() < rates.usage_name_shown:
             last = ident.usage_last_name
             noise.append("usage_name")
-    # a name too short to mistype (LE) stays as it is, and is not flagged
-    if rng.random() < rates.typo_first_name and (typed := typo(rng, first)) != first:
-        first = typed
-        noise.append("typo_first_name")
-    if rng.random() < rates.typo_last_name and (typed := typo(rng, last)) != last:
-        last = typed
-        noise.append("typo_last_name")
+    if rng.random() < rates.typo_first_name:
+        first = _mistype(rng, first, rates, "typo_first_name", noise)
+    if rng.random() < rates.typo_last_name:
+        last = _mistype(rng, last, rates, "typo_last_name", noise)
     if rng.random() < profile.accents_lost:
         first, last = strip_accents(first), strip_accents(last)
         birth_name = strip_accents(birth_name) if birth_name else None

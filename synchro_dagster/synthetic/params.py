@@ -5,11 +5,16 @@ home at the start, a monthly inflow of about 5.5 % of that stock, exits to
 housing that depend on the situation, returns from housing, disappearance and
 rare deaths. Rates are monthly unless said otherwise. Every rate is documented
 here once; the simulator reads nothing else.
+
+`profile(name)` gives a named set of parameters: `default` (the territory the
+identity model was built on) or `hard` (concentrated names, more undated and
+more damaged records: a territory the model was not tuned on).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 HOUSING_KINDS: tuple[str, ...] = ("social", "private", "adapted", "housing_first")
 
@@ -25,6 +30,7 @@ class NoiseRates:
 
     typo_first_name: float = 0.03
     typo_last_name: float = 0.03
+    double_typo: float = 0.0  # share of mistyped names that get a second typo
     first_last_swapped: float = 0.02
     compound_first_shortened: float = 0.35  # share of compound first names cut to one part
     usage_name_shown: float = 0.6  # married women: usage name instead of birth name
@@ -32,6 +38,32 @@ class NoiseRates:
     day_month_swapped: float = 0.015
     year_off_by_one: float = 0.01
     placeholder_birth_date: float = 0.015  # 01/01/YYYY typed when only the year is known
+
+
+@dataclass(frozen=True)
+class NamePool:
+    """Who the persons are: their origins and how concentrated their names are.
+
+    Names are drawn from the lists in `names.py`, by rank: the share of a name
+    falls as 1 / rank ** zipf_exponent within its origin's list.
+    """
+
+    origins: dict[str, float] = field(
+        default_factory=lambda: {
+            "france": 0.55,
+            "maghreb": 0.18,
+            "afrique_ouest": 0.12,
+            "europe_est": 0.10,
+            "autre": 0.05,
+        }
+    )
+    rare_last_name_share: float = 0.6  # surnames built from syllables: France has a million
+    zipf_exponent: float = 0.6  # at 0.6 the commonest name of an origin is a few per cent
+    # names put at the head of an origin's ranking ("_" for a space, as in names.py)
+    leading_last_names: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    leading_first_names: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    usage_name_share: float = 0.7  # women in a couple who carry their husband's name
+    single_mother_usage_share: float = 0.0  # mothers alone who carry their children's name
 
 
 @dataclass(frozen=True)
@@ -232,5 +264,77 @@ class TerritoryParams:
     listed_visibility: float = 0.97  # SYPLO / SNE monthly extracts of open files
     # rows deliberately unusable: no name, impossible date, unknown code
     defect_rate: float = 0.005
+    names: NamePool = field(default_factory=NamePool)
     noise: NoiseRates = field(default_factory=NoiseRates)
     profiles: dict[str, SourceProfile] = field(default_factory=_profiles)
+
+
+def _hard() -> TerritoryParams:
+    """A big city's SIAO, as the identity model never saw it.
+
+    Names concentrate (the 50 commonest surnames carry over 40 % of persons),
+    with native spellings (Ł, Đ, Ø, ễ) that only a transliteration reads, and
+    records are more damaged: undated, mistyped twice, swapped.
+    """
+    base = TerritoryParams()
+    names = NamePool(
+        # the street and the 115 see more persons born in Africa than the city does
+        origins={
+            "france": 0.34,
+            "maghreb": 0.26,
+            "afrique_ouest": 0.26,
+            "europe_est": 0.08,
+            "autre": 0.06,
+        },
+        rare_last_name_share=0.25,
+        zipf_exponent=1.0,  # the commonest name of an origin is a fifth of its listed names
+        leading_last_names={
+            "maghreb": ("BEN_ALI", "BENALI", "EL_AMRANI", "HADDAD", "SAÏDI", "MANSOURI", "SAIDI"),
+            "afrique_ouest": (
+                "DIALLO",
+                "TRAORÉ",
+                "CAMARA",
+                "KONATÉ",
+                "SYLLA",
+                "DIARRA",
+                "BAH",
+                "BARRY",
+                "KEITA",
+                "COULIBALY",
+                "TRAORE",
+            ),
+            "europe_est": ("POPESCU", "NOWAK", "KOWALSKI", "ĐORĐEVIĆ", "WAŁĘSA"),
+            "autre": ("NGUYỄN", "ÇELIK", "YILMAZ", "ØDEGÅRD"),
+        },
+        leading_first_names={
+            "afrique_ouest": {"F": ("Fatoumata", "Aminata", "Aïssata")},
+            "europe_est": {"M": ("Ion", "Gheorghe", "Łukasz"), "F": ("Maria", "Małgorzata")},
+            "autre": {"M": ("Ahmad", "Mohammad", "Bjørn"), "F": ("Fatemeh", "Zahra", "Ngọc")},
+        },
+        usage_name_share=0.9,
+        single_mother_usage_share=0.6,  # separated, they kept their former husband's name
+    )
+    noise = replace(
+        base.noise,
+        typo_first_name=0.06,
+        typo_last_name=0.06,
+        double_typo=0.3,
+        first_last_swapped=0.06,
+        usage_name_shown=0.5,  # half the records of a married woman under each name
+        missing_birth_date=0.15,  # on top of the sources' own extra undated records
+        day_month_swapped=0.08,  # only a day <= 12 can be swapped: about 2.5 % of dated records
+    )
+    return replace(base, names=names, noise=noise)
+
+
+_PROFILES: dict[str, Callable[[], TerritoryParams]] = {"default": TerritoryParams, "hard": _hard}
+PROFILE_NAMES: tuple[str, ...] = tuple(_PROFILES)
+
+
+def profile(name: str) -> TerritoryParams:
+    """The parameters of a named simulator profile: `default` or `hard`."""
+    if name not in _PROFILES:
+        raise ValueError(
+            f"unknown simulator profile '{name}': choose one of {', '.join(PROFILE_NAMES)}"
+        )
+    return _PROFILES[name]()

@@ -109,6 +109,7 @@ class Territory:
         self.p = params
         self.start = start
         self.rng = random.Random(seed)
+        self.names = names.Names(params.names)
         self.persons: dict[int, Person] = {}
         self.households: dict[int, Household] = {}
         self._next_person = 1
@@ -119,7 +120,7 @@ class Territory:
     # ---------------------------------------------------------------- creation
     def _new_person(self, origin: str, sex: str, born: date, last: str) -> Person:
         ident = names.Identity(
-            first_name=names.first_name(self.rng, origin, sex),
+            first_name=self.names.first_name(self.rng, origin, sex),
             birth_last_name=last,
             usage_last_name=None,
             sex=sex,
@@ -173,8 +174,8 @@ class Territory:
 
     def _make_members(self, composition: str, ref: date) -> list[Person]:
         rng = self.rng
-        origin = names.pick_origin(rng)
-        family_name = names.last_name(rng, origin)
+        origin = self.names.origin(rng)
+        family_name = self.names.last_name(rng, origin)
 
         def adult(sex: str, lo: float = 18, hi: float = 70, last: str = family_name) -> Person:
             return self._new_person(origin, sex, names.birth_date(rng, ref, lo, hi), last)
@@ -195,17 +196,22 @@ class Territory:
             return [adult(rng.choices("MF", weights=[0.8, 0.2])[0], 15, 17.95)]
         if composition == "groupe_adultes":
             return [
-                adult(rng.choice("MF"), 18, 55, names.last_name(rng, origin))
+                adult(rng.choice("MF"), 18, 55, self.names.last_name(rng, origin))
                 for _ in range(rng.randint(2, 4))
             ]
         if composition == "famille_monoparentale":
             parent = adult(rng.choices("FM", weights=[0.9, 0.1])[0], 19, 50)
+            share = self.p.names.single_mother_usage_share
+            # no draw when off, so that the default territory stays the same for a seed
+            if share and parent.identity.sex == "F" and rng.random() < share:
+                parent.identity.birth_last_name = self.names.last_name(rng, origin)
+                parent.identity.usage_last_name = family_name
             age = (ref - parent.identity.birth_date).days / 365.25
             return [parent, *children(family_name, age)]
         # couples: the woman may carry a usage name (her husband's) and a birth name
         man = adult("M", 20, 65)
-        woman = adult("F", 18, 60, last=names.last_name(rng, origin))
-        if rng.random() < 0.7:
+        woman = adult("F", 18, 60, last=self.names.last_name(rng, origin))
+        if rng.random() < self.p.names.usage_name_share:
             woman.identity.usage_last_name = family_name
         members = [man, woman]
         if composition == "couple_avec_enfants":

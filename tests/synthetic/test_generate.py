@@ -1,7 +1,8 @@
 """The simulated territory: deterministic, readable by partner tools, consistent with its truth.
 
-One small territory (300 households, 4 months) is generated once for the module;
-its files are read once, with the reader a partner would use, into `Sheet`s.
+One small territory (300 households, 4 months) is generated once for the module
+and each profile; its files are read once, with the reader a partner would use,
+into `Sheet`s. Every test on the territory runs on both profiles.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import csv
 import math
 import random
 import unicodedata
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -20,11 +21,13 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from synchro_dagster.synthetic import TerritoryParams, generate
+from synchro_dagster.cli import main
+from synchro_dagster.synthetic import PROFILE_NAMES, TerritoryParams, generate, profile
 from synchro_dagster.synthetic import layouts as L
 from synchro_dagster.synthetic.names import Identity
 from synchro_dagster.synthetic.noise import render
 from synchro_dagster.synthetic.params import SourceProfile
+from synchro_dagster.synthetic.territory import Territory
 
 START = date(2025, 1, 1)
 MONTHS = 4
@@ -132,6 +135,14 @@ def _strip(text: object) -> str:
     return "".join(c for c in decomposed if unicodedata.category(c) != "Mn").upper().strip()
 
 
+def _reads_as(shown: object, expected: str, replaced: bool) -> bool:
+    """Whether a rendering reads as the expected name; with `replaced`, "?" stands for a letter."""
+    got, want = _strip(shown), _strip(expected)
+    if not replaced:
+        return got == want
+    return len(got) == len(want) and all(g in (w, "?") for g, w in zip(got, want, strict=True))
+
+
 def shown_date(value: object, kind: str) -> date | None:
     """A birth date as the partner wrote it: Excel date cell, serial, dd/mm/yyyy or ISO text."""
     if value in (None, ""):
@@ -146,10 +157,20 @@ def shown_date(value: object, kind: str) -> date | None:
 
 
 # ------------------------------------------------------------------ fixtures
+@pytest.fixture(scope="module", params=PROFILE_NAMES)
+def profile_name(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def territory(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def params(profile_name: str) -> TerritoryParams:
+    return profile(profile_name)
+
+
+@pytest.fixture(scope="module")
+def territory(tmp_path_factory: pytest.TempPathFactory, params: TerritoryParams) -> Path:
     out = tmp_path_factory.mktemp("territory")
-    generate(out, START, MONTHS, households=HOUSEHOLDS, seed=SEED)
+    generate(out, START, MONTHS, households=HOUSEHOLDS, seed=SEED, params=params)
     return out
 
 
@@ -199,9 +220,9 @@ def _xlsx_values(path: Path) -> dict[str, list[list]]:
         wb.close()
 
 
-def test_same_seed_writes_identical_files_and_truth(territory, tmp_path):
+def test_same_seed_writes_identical_files_and_truth(territory, params, tmp_path):
     again = tmp_path / "again"
-    generate(again, START, MONTHS, households=HOUSEHOLDS, seed=SEED)
+    generate(again, START, MONTHS, households=HOUSEHOLDS, seed=SEED, params=params)
     paths = landing_files(territory)
     assert [p.relative_to(again) for p in landing_files(again)] == [
         p.relative_to(territory) for p in paths
@@ -216,9 +237,9 @@ def test_same_seed_writes_identical_files_and_truth(territory, tmp_path):
         assert_frame_equal(truth(again, name), truth(territory, name))
 
 
-def test_other_seed_writes_other_files(territory, tmp_path):
+def test_other_seed_writes_other_files(territory, params, tmp_path):
     other = tmp_path / "other"
-    generate(other, START, 1, households=HOUSEHOLDS, seed=SEED + 1)
+    generate(other, START, 1, households=HOUSEHOLDS, seed=SEED + 1, params=params)
     month = START.strftime("%Y-%m")
     csvs = sorted((territory / "landing" / month).rglob("*.csv"))
     assert len(csvs) == 3
@@ -386,14 +407,14 @@ def test_observable_stock_never_exceeds_the_true_stock(territory):
 
 # ------------------------------------------------------------------ noise and defects
 @pytest.mark.parametrize("code", ["typo_first_name", "typo_last_name", "first_last_swapped"])
-def test_noise_rate_matches_the_configured_one(records, code):
+def test_noise_rate_matches_the_configured_one(records, params, code):
     rate = records.filter(pl.col("noise").list.contains(code)).height / records.height
-    assert abs(rate - getattr(PARAMS.noise, code)) < 0.01, rate
+    assert abs(rate - getattr(params.noise, code)) < 0.01, rate
 
 
-def test_defect_rate_matches_the_configured_one(records):
+def test_defect_rate_matches_the_configured_one(records, params):
     rate = records["defect"].is_not_null().mean()
-    assert abs(rate - PARAMS.defect_rate) < 0.003, rate
+    assert abs(rate - params.defect_rate) < 0.003, rate
     assert set(records["defect"].drop_nulls().unique()) == {
         "no_name",
         "impossible_date",
@@ -435,18 +456,22 @@ def test_noise_flags_are_honest_about_names(shown):
         first, last = _expected_names(rec)
         swapped = "first_last_swapped" in noise
         typo_first, typo_last = "typo_first_name" in noise, "typo_last_name" in noise
+        replaced = "letters_replaced" in noise
+        question_mark = any("?" in str(rec[f"shown_{k}"] or "") for k in NAME_KEYS)
+        assert replaced == (question_mark and rec["layout"].fmt == "csv"), rec["file"]
         if rec["layout"] is L.MARAUDES:  # one "NOM Prénom" cell
             expected = f"{first} {last}" if swapped else f"{last} {first}"
-            honest = (_strip(rec["shown_nom_prenom"]) == _strip(expected)) != (
+            honest = _reads_as(rec["shown_nom_prenom"], expected, replaced) != (
                 typo_first or typo_last
             )
         else:
             shown_first, shown_last = rec["shown_prenom"], rec["shown_nom"]
             if swapped:
                 shown_first, shown_last = shown_last, shown_first
-            honest = (_strip(shown_first) == _strip(first)) != typo_first and (
-                _strip(shown_last) == _strip(last)
-            ) != typo_last
+            honest = (
+                _reads_as(shown_first, first, replaced) != typo_first
+                and _reads_as(shown_last, last, replaced) != typo_last
+            )
         assert honest, (rec["file"], rec["row_number"], noise)
         counts["clean" if not (typo_first or typo_last) else "typo"] += 1
     assert counts["clean"] > 3000 and counts["typo"] > 100
@@ -458,7 +483,8 @@ def test_birth_name_column_shows_the_birth_name(shown):
         if not rec["has_birth_name"]:
             continue
         expected = rec["birth_last_name"] if rec["usage_last_name"] else ""
-        assert _strip(rec["shown_nom_naissance"]) == _strip(expected), rec["file"]
+        replaced = "letters_replaced" in rec["noise"]
+        assert _reads_as(rec["shown_nom_naissance"], expected, replaced), rec["file"]
         checked += bool(expected)
     assert checked > 10
 
@@ -511,13 +537,13 @@ def test_every_defect_is_visible_in_its_file(records, sheets):
 
 
 # ------------------------------------------------------------------ realism
-def test_composition_mix_at_the_start_follows_the_parameters(territory):
+def test_composition_mix_at_the_start_follows_the_parameters(territory, params):
     states = truth(territory, "states").filter(pl.col("month") == START)
     share = dict(
         states.group_by("composition").len().with_columns(pl.col("len") / states.height).iter_rows()
     )
     assert max(share, key=share.get) == "homme_seul"
-    for composition, expected in PARAMS.composition_mix.items():
+    for composition, expected in params.composition_mix.items():
         four_sigmas = 4 * math.sqrt(expected * (1 - expected) / states.height)
         assert abs(share.get(composition, 0.0) - expected) < four_sigmas, composition
 
@@ -555,3 +581,144 @@ def test_hebergement_sends_several_files_with_different_headers(sheets):
     for month, files in by_month.items():
         headers = {tuple(s.rows[s.header]) for s in files}
         assert len(files) >= 3 and len(headers) == len(files), month
+
+
+# ------------------------------------------------------------------ profiles
+# measured bounds per profile; population figures on 2,000 households at the start, since the
+# share of the 50 commonest names falls as a territory grows
+TOP_50_SURNAMES = {"default": (0.10, 0.25), "hard": (0.40, 0.60)}  # seed 7: 0.18, 0.49
+NAMESAKES = {"default": (0.0, 0.12), "hard": (0.30, 0.50)}  # 0.07, 0.40
+BEYOND_CP1252 = {"default": (0.0, 0.0), "hard": (0.01, 0.05)}  # 0, 0.027
+UNDATED = {"default": (0.03, 0.08), "hard": (0.13, 0.20)}  # 300 households: 0.06, 0.18
+DOUBLE_TYPOS = {"default": (0.0, 0.0), "hard": (0.01, 0.06)}  # 0, 0.032
+DAY_MONTH_SWAPPED = {"default": (0.002, 0.01), "hard": (0.015, 0.04)}  # 0.005, 0.023
+TWO_NAMES = {"default": (0.01, 0.07), "hard": (0.08, 0.25)}  # 0.038, 0.112
+
+
+@pytest.fixture(scope="module")
+def population(params: TerritoryParams) -> list[Identity]:
+    """The true identities of 2,000 households at the start, without their deliveries."""
+    territory = Territory(replace(params, households=2000), START, SEED)
+    return [p.identity for p in territory.persons.values()]
+
+
+def _within(value: float, bounds: tuple[float, float]) -> bool:
+    return bounds[0] <= value <= bounds[1]
+
+
+def test_the_50_commonest_surnames_carry_the_profiles_share(population, profile_name):
+    counts = Counter(_strip(ident.birth_last_name) for ident in population)
+    share = sum(n for _, n in counts.most_common(50)) / len(population)
+    assert _within(share, TOP_50_SURNAMES[profile_name]), share
+
+
+def test_namesakes_born_on_other_days_are_as_common_as_the_profile_says(population, profile_name):
+    born: dict[tuple[str, str], set[date]] = defaultdict(set)
+    for ident in population:
+        born[_strip(ident.first_name), _strip(ident.birth_last_name)].add(ident.birth_date)
+    share = sum(
+        len(born[_strip(i.first_name), _strip(i.birth_last_name)]) > 1 for i in population
+    ) / len(population)
+    assert _within(share, NAMESAKES[profile_name]), share
+
+
+def _in_cp1252(text: str) -> bool:
+    try:
+        text.encode("cp1252")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def test_native_spellings_beyond_cp1252_are_a_few_hard_names(population, profile_name, shown):
+    native = [i for i in population if not _in_cp1252(i.first_name + i.birth_last_name)]
+    assert _within(len(native) / len(population), BEYOND_CP1252[profile_name]), len(native)
+    # a spreadsheet keeps the letters for the identity step to transliterate
+    kept = [
+        rec
+        for rec in shown
+        if rec["layout"].fmt == "xlsx"
+        and not all(_in_cp1252(str(rec[f"shown_{k}"] or "")) for k in NAME_KEYS)
+    ]
+    assert bool(kept) == bool(native)
+
+
+def test_undated_records_are_the_profiles_share(shown, profile_name):
+    share = sum(rec["shown_birth_date"] is None for rec in shown) / len(shown)
+    assert _within(share, UNDATED[profile_name]), share
+
+
+@pytest.mark.parametrize(
+    ("bounds", "codes"),
+    [
+        (DOUBLE_TYPOS, ("double_typo_first_name", "double_typo_last_name")),
+        (DAY_MONTH_SWAPPED, ("day_month_swapped",)),
+    ],
+    ids=["double_typo", "day_month_swapped"],
+)
+def test_damaged_records_are_the_profiles_share(records, profile_name, bounds, codes):
+    damaged = records.filter(pl.any_horizontal(pl.col("noise").list.contains(c) for c in codes))
+    assert _within(damaged.height / records.height, bounds[profile_name]), damaged.height
+
+
+def test_married_women_alternate_between_their_two_names(shown, profile_name):
+    """Persons seen at least twice: the share shown under their usage name and their birth name."""
+    names_shown: dict[int, set[bool]] = defaultdict(set)
+    for rec in shown:
+        if rec["has_birth_name"] or rec["usage_last_name"] in (None, rec["birth_last_name"]):
+            continue
+        names_shown[rec["person_id"]].add("usage_name" in rec["noise"])
+    seen_twice = Counter(rec["person_id"] for rec in shown)
+    both = sum(len(v) == 2 for v in names_shown.values())
+    share = both / sum(n >= 2 for n in seen_twice.values())
+    assert _within(share, TWO_NAMES[profile_name]), share
+
+
+def _edits(a: str, b: str) -> int:
+    """Damerau-Levenshtein distance (optimal string alignment): what one typo changes is 1."""
+    d = [[i + j if i * j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            d[i][j] = min(
+                d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1])
+            )
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[-1][-1]
+
+
+@pytest.mark.parametrize("name", ["Fatoumata", "DIALLO", "WAŁĘSA", "Marie-Claire", "BAH"])
+def test_a_name_flagged_as_mistyped_twice_is_two_typos_away(name):
+    rates = replace(
+        PARAMS.noise,
+        typo_first_name=1.0,
+        double_typo=1.0,
+        compound_first_shortened=0.0,
+        first_last_swapped=0.0,
+    )
+    ident = Identity(name, "X", None, "F", date(1990, 5, 17))
+    rng, seen = random.Random(SEED), Counter()
+    for _ in range(300):
+        r = render(rng, ident, START, rates, SourceProfile(visibility={}))
+        assert "typo_first_name" in r.noise, r.first_name
+        seen["double_typo_first_name" in r.noise, _edits(r.first_name, name)] += 1
+    if len(name) > 3:
+        assert seen[True, 2] > 0.95 * 300, seen
+        assert {edits for _, edits in seen} <= {1, 2}
+    else:  # BAH: two typos apart would need a fourth letter, so one typo and no double flag
+        assert set(seen) == {(False, 1)}
+
+
+def test_an_unknown_profile_is_refused_with_the_known_names():
+    with pytest.raises(ValueError, match="'easy'.*default, hard"):
+        profile("easy")
+    assert profile("default") == TerritoryParams()
+
+
+@pytest.mark.parametrize("name", PROFILE_NAMES)
+def test_the_generate_command_writes_the_chosen_profile(name, tmp_path):
+    argv = ["generate", "--out", str(tmp_path / "cli"), "--months", "1", "--households", "40"]
+    assert main([*argv, "--profile", name]) == 0
+    generate(tmp_path / "py", START, 1, households=40, seed=42, params=profile(name))
+    for table in ("persons", "records"):
+        assert_frame_equal(truth(tmp_path / "cli", table), truth(tmp_path / "py", table))

@@ -17,7 +17,7 @@ vs truth the rules'; their mean absolute value after the first month; and the fl
 ours vs perfect, over the year.
 
     .venv/bin/python bench/indicators.py [--data-dir DIR] [--households 2000] [--months 12]
-        [--seed 42]
+        [--seed 42] [--profile default|hard]
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from synchro_dagster.ingest.store import staged_union
 from synchro_dagster.observation.build import Window, observe_month
 from synchro_dagster.settings import Settings
 from synchro_dagster.synthetic import generate
+from synchro_dagster.synthetic.params import PROFILE_NAMES, profile
 
 TARGET = 0.02
 MIN_SITUATION = 50
@@ -317,10 +318,16 @@ def stock_error_sources(data: Path, warehouse: Path) -> pl.DataFrame:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data-dir", type=Path, default=None, help="a territory already run")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="a territory already generated (and maybe run): --profile and --seed do not apply",
+    )
     p.add_argument("--households", type=int, default=2000)
     p.add_argument("--months", type=int, default=12)
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--profile", choices=PROFILE_NAMES, default="default")
     args = p.parse_args()
     data = args.data_dir
     if data is None:
@@ -328,9 +335,12 @@ def main() -> None:
     warehouse = Settings(data_dir=data).warehouse_path
     if not (data / "truth" / "indicators.parquet").exists():
         t0 = time.perf_counter()
-        generate(data, date(2025, 1, 1), args.months, args.households, args.seed)
+        generate(
+            data, date(2025, 1, 1), args.months, args.households, args.seed, profile(args.profile)
+        )
         print(
-            f"generated {args.households} households x {args.months} months in "
+            f"generated {args.households} households x {args.months} months "
+            f"(profile {args.profile}, seed {args.seed}) in "
             f"{time.perf_counter() - t0:.0f} s"
         )
     has_indicators = (

@@ -1,6 +1,7 @@
 """Person linkage against the simulator's truth: our keyed-token model and two baselines.
 
-On a generated territory (default: the demo's, 2,000 households, 12 months), every usable row
+On a generated territory (default: the demo's, 2,000 households, 12 months; `--profile hard`:
+the simulator's concentrated names and heavier typing noise), every usable row
 is read and mapped exactly as ingestion does, then linked three ways, all months at once:
   synchro  : `cluster` on keyed tokens with the trained model (the production path);
   (a) hash : one exact keyed hash of normalised name + birth date;
@@ -16,7 +17,7 @@ birth date only, each person once in each file): the union deduplicated through
 `resolve_persons`, beside the same two baselines, with the same figures.
 
     .venv/bin/python bench/linkage.py [--dataset all|simulator|febrl4] [--households 2000]
-        [--months 12] [--seed 42]
+        [--months 12] [--seed 42] [--profile default|hard]
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from synchro_dagster.ingest.read import read_table
 from synchro_dagster.ingest.stage import age_band, delivered_files, stage_month
 from synchro_dagster.ingest.store import write_source_month
 from synchro_dagster.synthetic import generate
+from synchro_dagster.synthetic.params import PROFILE_NAMES, profile
 
 KEY = b"bench-linkage-key-0123456789abcdef"
 
@@ -306,10 +308,10 @@ def monthly_production_path(root: Path, months: int) -> None:
     )
 
 
-def simulator(households: int, months: int, seed: int) -> None:
+def simulator(households: int, months: int, seed: int, profile_name: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        generate(root, date(2025, 1, 1), months, households, seed)
+        generate(root, date(2025, 1, 1), months, households, seed, profile(profile_name))
         rows = load(root, months)
         print(f"{rows.height:,} usable records, {rows['person_id'].n_unique():,} true persons")
         monthly_production_path(root, months)
@@ -332,10 +334,11 @@ def main() -> None:
     parser.add_argument("--households", type=int, default=2000)
     parser.add_argument("--months", type=int, default=12)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--profile", choices=PROFILE_NAMES, default="default")
     args = parser.parse_args()
     logging.getLogger("splink").setLevel(logging.ERROR)
     if args.dataset in ("all", "simulator"):
-        simulator(args.households, args.months, args.seed)
+        simulator(args.households, args.months, args.seed, args.profile)
     if args.dataset in ("all", "febrl4"):
         febrl4()
 

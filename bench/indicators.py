@@ -69,6 +69,12 @@ def ours(warehouse: Path) -> pl.DataFrame:
         ).pl()
 
 
+def flows_after(first: date) -> pl.Expr:
+    """Drops the first month's flows: its inflow is the whole initial stock, it says nothing of
+    flows."""
+    return ~((pl.col("month") == first) & pl.col("indicator").str.contains("flow"))
+
+
 def compared(truth: pl.DataFrame, found: pl.DataFrame) -> pl.DataFrame:
     truth = truth.filter(pl.col("scope") == "observable").drop("scope")
     totals = truth.filter(pl.col("dimension").is_null())
@@ -83,8 +89,7 @@ def compared(truth: pl.DataFrame, found: pl.DataFrame) -> pl.DataFrame:
         wanted.join(found, on=["month", "indicator", "dimension"], how="left", nulls_equal=True)
         .rename({"value": "truth", "value_right": "ours"})
         .with_columns(pl.col("ours").fill_null(0.0))
-        # the first month's inflow is the whole initial stock: it says nothing of flows
-        .filter(~((pl.col("month") == first) & pl.col("indicator").str.contains("flow")))
+        .filter(flows_after(first))
         .with_columns(((pl.col("ours") - pl.col("truth")) / pl.col("truth")).alias("error"))
         .with_columns((pl.col("error").abs() <= TARGET).alias("within"))
         .sort("indicator", "dimension", "month", nulls_last=False)
@@ -167,8 +172,7 @@ def linkage_split(truth: pl.DataFrame, perfect: pl.DataFrame, found: pl.DataFram
         .join(totals(perfect, "perfect"), on=["month", "indicator"], how="left")
         .join(totals(found, "ours"), on=["month", "indicator"], how="left")
         .fill_null(0.0)
-        # the first month's inflow is the whole initial stock: it says nothing of flows
-        .filter(~((pl.col("month") == first) & pl.col("indicator").str.contains("flow")))
+        .filter(flows_after(first))
         .with_columns(
             ((pl.col("ours") - pl.col("perfect")) / pl.col("perfect")).alias("linkage"),
             ((pl.col("perfect") - pl.col("truth")) / pl.col("truth")).alias("rules"),

@@ -35,7 +35,7 @@ class NoiseRates:
     compound_first_shortened: float = 0.35  # share of compound first names cut to one part
     usage_name_shown: float = 0.6  # married women: usage name instead of birth name
     missing_birth_date: float = 0.03
-    day_month_swapped: float = 0.015
+    day_month_swapped: float = 0.015  # a day past 12 cannot be swapped: typed a year off instead
     year_off_by_one: float = 0.01
     placeholder_birth_date: float = 0.015  # 01/01/YYYY typed when only the year is known
 
@@ -58,7 +58,7 @@ class NamePool:
         }
     )
     rare_last_name_share: float = 0.6  # surnames built from syllables: France has a million
-    zipf_exponent: float = 0.6  # at 0.6 the commonest name of an origin is a few per cent
+    zipf_exponent: float = 0.6  # the commonest name of an origin is a few per cent, not a tenth
     # names put at the head of an origin's ranking ("_" for a space, as in names.py)
     leading_last_names: dict[str, tuple[str, ...]] = field(default_factory=dict)
     leading_first_names: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
@@ -286,8 +286,10 @@ def _hard() -> TerritoryParams:
             "europe_est": 0.08,
             "autre": 0.06,
         },
-        rare_last_name_share=0.25,
+        rare_last_name_share=0.25,  # families from a few regions share a few surnames
         zipf_exponent=1.0,  # the commonest name of an origin is a fifth of its listed names
+        # the names that concentrate in SIAO files lead; TRAORE, SAIDI, NGUYEN are the same names
+        # as registered without accents; Đ Ł ễ are beyond cp1252 and Ø has no decomposition
         leading_last_names={
             "maghreb": ("BEN_ALI", "BENALI", "EL_AMRANI", "HADDAD", "SAÏDI", "MANSOURI", "SAIDI"),
             "afrique_ouest": (
@@ -304,25 +306,25 @@ def _hard() -> TerritoryParams:
                 "TRAORE",
             ),
             "europe_est": ("POPESCU", "NOWAK", "KOWALSKI", "ĐORĐEVIĆ", "WAŁĘSA"),
-            "autre": ("NGUYỄN", "ÇELIK", "YILMAZ", "ØDEGÅRD"),
+            "autre": ("NGUYEN", "ÇELIK", "YILMAZ", "NGUYỄN", "ØDEGÅRD"),
         },
         leading_first_names={
             "afrique_ouest": {"F": ("Fatoumata", "Aminata", "Aïssata")},
             "europe_est": {"M": ("Ion", "Gheorghe", "Łukasz"), "F": ("Maria", "Małgorzata")},
             "autre": {"M": ("Ahmad", "Mohammad", "Bjørn"), "F": ("Fatemeh", "Zahra", "Ngọc")},
         },
-        usage_name_share=0.9,
+        usage_name_share=0.9,  # more married women, each known under two names
         single_mother_usage_share=0.6,  # separated, they kept their former husband's name
     )
     noise = replace(
         base.noise,
-        typo_first_name=0.06,
+        typo_first_name=0.06,  # twice the default: records typed in a hurry at night (115)
         typo_last_name=0.06,
-        double_typo=0.3,
-        first_last_swapped=0.06,
+        double_typo=0.3,  # about 3.5 % of records show a name two typos away
+        first_last_swapped=0.06,  # names neither French nor familiar to the person typing
         usage_name_shown=0.5,  # half the records of a married woman under each name
         missing_birth_date=0.15,  # on top of the sources' own extra undated records
-        day_month_swapped=0.08,  # only a day <= 12 can be swapped: about 2.5 % of dated records
+        day_month_swapped=0.08,  # 2.5 % of records swapped; 5 % in all typed a year off
     )
     return replace(base, names=names, noise=noise)
 

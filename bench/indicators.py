@@ -8,13 +8,23 @@ Target: within ±2 %. Prints every figure, its relative error and whether it is 
 then the mean absolute error per indicator and the share of figures within target; then where
 the stock's error comes from, month by month (`stock_error_sources`).
 
+Then the perfect-linkage run (`perfect_linkage`): the same observation and indicator code on
+the simulator's true person and household ids, on a copy of the warehouse. Month by month, the
+observable truth, the perfect linkage and ours for the stock (households, persons), inflow and
+outflow totals, with the error split in two: ours vs perfect is the linkage's (targets: within
+±1 % on the stock of households every month, ≤ 3 % on average on inflow and outflow), perfect
+vs truth the rules'; their mean absolute value after the first month; and the flows by type,
+ours vs perfect, over the year.
+
     .venv/bin/python bench/indicators.py [--data-dir DIR] [--households 2000] [--months 12]
+        [--seed 42] [--profile default|hard]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import tempfile
 import time
 from datetime import date
@@ -24,12 +34,30 @@ import duckdb
 import polars as pl
 
 from synchro_dagster.cli import run_months
+from synchro_dagster.identity.persons import RECORD_KEY
+from synchro_dagster.indicators.build import indicators_month
+from synchro_dagster.ingest.store import staged_union
+from synchro_dagster.observation.build import Window, observe_month
 from synchro_dagster.settings import Settings
 from synchro_dagster.synthetic import generate
+from synchro_dagster.synthetic.params import PROFILE_NAMES, profile
 
 TARGET = 0.02
 MIN_SITUATION = 50
 KEY = "bench-key-" + "0123456789abcdef" * 3
+SPLIT = ("stock_households", "stock_persons", "inflow_households", "outflow_households")
+STOCK_LINKAGE_TARGET = 0.01  # |ours - perfect| / perfect on the stock of households, every month
+FLOW_LINKAGE_TARGET = 0.03  # the same, on average over the months, on the inflow and the outflow
+FLOW_TYPES = {
+    "inflow_households": ("newly_identified", "returned_from_housing", "returned_from_inactivity"),
+    "outflow_households": (
+        "to_housing",
+        "to_inactivity",
+        "duplicate_merged",
+        "deceased",
+        "left_territory",
+    ),
+}
 
 
 def ours(warehouse: Path) -> pl.DataFrame:
@@ -39,6 +67,12 @@ def ours(warehouse: Path) -> pl.DataFrame:
             "WHERE indicator IN ('stock_households', 'stock_persons', 'inflow_households', "
             "'outflow_households')"
         ).pl()
+
+
+def flows_after(first: date) -> pl.Expr:
+    """Drops the first month's flows: its inflow is the whole initial stock, it says nothing of
+    flows."""
+    return ~((pl.col("month") == first) & pl.col("indicator").str.contains("flow"))
 
 
 def compared(truth: pl.DataFrame, found: pl.DataFrame) -> pl.DataFrame:
@@ -55,12 +89,160 @@ def compared(truth: pl.DataFrame, found: pl.DataFrame) -> pl.DataFrame:
         wanted.join(found, on=["month", "indicator", "dimension"], how="left", nulls_equal=True)
         .rename({"value": "truth", "value_right": "ours"})
         .with_columns(pl.col("ours").fill_null(0.0))
-        # the first month's inflow is the whole initial stock: it says nothing of flows
-        .filter(~((pl.col("month") == first) & pl.col("indicator").str.contains("flow")))
+        .filter(flows_after(first))
         .with_columns(((pl.col("ours") - pl.col("truth")) / pl.col("truth")).alias("error"))
         .with_columns((pl.col("error").abs() <= TARGET).alias("within"))
         .sort("indicator", "dimension", "month", nulls_last=False)
     )
+
+
+def true_identity(conn: duckdb.DuckDBPyConnection, data: Path) -> list[date]:
+    """Replaces the identity tables with the simulator's truth: each staged record, found in the
+    truth by its file and row number, links to its true person; each person of a month belongs
+    to the true household most of its records that month name; no aliases. Empties `core.*` and
+    `marts.indicators`. Returns the staged months."""
+    truth = pl.read_parquet(data / "truth" / "records.parquet").select(
+        pl.col("file").alias("file_name"), "row_number", "person_id", "household_id"
+    )
+    union, n = staged_union(
+        conn, f"{RECORD_KEY} AS record_key, month, source, file_sha256, row_number"
+    )
+    staged = conn.sql(union, params=[date.max] * n).pl()
+    files = conn.sql("SELECT DISTINCT sha256 AS file_sha256, file_name FROM lineage.files").pl()
+    mapped = staged.join(files, on="file_sha256").join(truth, on=["file_name", "row_number"])
+    if mapped.height != staged.height or mapped["record_key"].n_unique() != staged.height:
+        raise SystemExit(
+            f"perfect linkage: {mapped.height:,} of {staged.height:,} staged records found in "
+            "the truth by file and row number; every one must be"
+        )
+    print(f"perfect linkage: all {staged.height:,} staged records mapped to their true person")
+    links = mapped.select("month", "record_key", "source", "person_id")
+    households = (
+        mapped.group_by("month", "person_id", "household_id")
+        .len()
+        .sort("month", "person_id", "len", "household_id", descending=[False, False, True, False])
+        .group_by("month", "person_id", maintain_order=True)
+        .first()
+        .select("month", "household_id", "person_id")
+    )
+    conn.execute("BEGIN TRANSACTION")
+    for table in ("person_aliases", "household_aliases"):
+        conn.execute(f"DELETE FROM identity.{table}")
+    for table, frame in (("person_links", links), ("households", households)):
+        conn.register("_truth", frame)
+        conn.execute(f"DELETE FROM identity.{table}")
+        conn.execute(f"INSERT INTO identity.{table} BY NAME SELECT * FROM _truth")
+        conn.unregister("_truth")
+    for table in ("core.household_months", "core.household_events", "core.provenance"):
+        conn.execute(f"DELETE FROM {table}")
+    conn.execute("DELETE FROM marts.indicators")
+    conn.execute("COMMIT")
+    return sorted(staged["month"].unique())
+
+
+def perfect_linkage(data: Path, warehouse: Path) -> pl.DataFrame:
+    """Our indicators had linkage been perfect: on a copy of the warehouse whose identity tables
+    hold the truth (`true_identity`), the production observation and indicators, month by
+    month, as the Dagster assets run them."""
+    settings = Settings(data_dir=data)
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "perfect.duckdb"
+        shutil.copyfile(warehouse, copy)
+        with duckdb.connect(str(copy)) as conn:
+            for month in true_identity(conn, data):
+                window = Window(month, settings.inactivity_days, settings.lookback_months)
+                observe_month(conn, window)
+                indicators_month(conn, month)
+        return ours(copy)
+
+
+def linkage_split(truth: pl.DataFrame, perfect: pl.DataFrame, found: pl.DataFrame) -> pl.DataFrame:
+    """Per month and total of SPLIT: the observable truth, the perfect linkage, ours; the linkage's
+    error (ours vs perfect) and the rules' error (perfect vs observable truth)."""
+
+    def totals(frame: pl.DataFrame, name: str) -> pl.DataFrame:
+        return frame.filter(
+            pl.col("dimension").is_null() & pl.col("indicator").is_in(SPLIT)
+        ).select("month", "indicator", pl.col("value").alias(name))
+
+    first = truth["month"].min()
+    observable = truth.filter(pl.col("scope") == "observable")
+    return (
+        totals(observable, "truth")
+        .join(totals(perfect, "perfect"), on=["month", "indicator"], how="left")
+        .join(totals(found, "ours"), on=["month", "indicator"], how="left")
+        .fill_null(0.0)
+        .filter(flows_after(first))
+        .with_columns(
+            ((pl.col("ours") - pl.col("perfect")) / pl.col("perfect")).alias("linkage"),
+            ((pl.col("perfect") - pl.col("truth")) / pl.col("truth")).alias("rules"),
+        )
+        .sort(pl.col("indicator").replace_strict(SPLIT, range(len(SPLIT))), "month")
+    )
+
+
+def flow_types(frame: pl.DataFrame, after: date) -> dict[tuple[str, str], float]:
+    """(indicator, type) -> households over the months after `after`; housing kinds summed."""
+    rows = frame.filter(
+        pl.col("indicator").is_in(list(FLOW_TYPES))
+        & pl.col("dimension").str.starts_with("type=")
+        & (pl.col("month") > after)
+    ).with_columns(pl.col("dimension").str.extract(r"^type=([a-z_]+)"))
+    return {
+        (i, t): v
+        for i, t, v in rows.group_by("indicator", "dimension")
+        .agg(pl.col("value").sum())
+        .iter_rows()
+    }
+
+
+def print_linkage_split(truth: pl.DataFrame, perfect: pl.DataFrame, found: pl.DataFrame) -> None:
+    split = linkage_split(truth, perfect, found)
+    first = truth["month"].min()
+    print(
+        "\nLinkage apart from the rules. ours vs perfect: the linkage's error (perfect = the same "
+        "observation and\nindicators on the simulator's true ids); perfect vs truth: the rules' "
+        "error (against the observable truth)."
+    )
+    for (indicator,), rows in split.group_by("indicator", maintain_order=True):
+        print(
+            f"{indicator}\n  month     truth  perfect     ours   ours vs perfect   perfect vs truth"
+        )
+        for month, t, p, o, link, rule in rows.select(
+            "month", "truth", "perfect", "ours", "linkage", "rules"
+        ).iter_rows():
+            mark = ""
+            if indicator == "stock_households":
+                mark = "ok" if abs(link) <= STOCK_LINKAGE_TARGET else "MISSED"
+            print(
+                f"  {month:%Y-%m}  {t:>6,.0f}  {p:>7,.0f}  {o:>7,.0f}   {link:+7.1%} {mark:<6}"
+                f"    {rule:+7.1%}"
+            )
+        later = rows.filter(pl.col("month") > first)
+        linkage_mae, rules_mae = later["linkage"].abs().mean(), later["rules"].abs().mean()
+        if indicator == "stock_households":
+            within = (rows["linkage"].abs() <= STOCK_LINKAGE_TARGET).sum()
+            target = f"linkage within ±{STOCK_LINKAGE_TARGET:.0%} in {within}/{rows.height} months"
+        elif indicator in FLOW_TYPES:
+            mark = "ok" if linkage_mae <= FLOW_LINKAGE_TARGET else "MISSED"
+            target = f"target linkage ≤ {FLOW_LINKAGE_TARGET:.0%}: {mark}"
+        else:
+            target = "no target"
+        print(
+            f"  mean |error| after {first:%Y-%m}: linkage {linkage_mae:.1%}, rules {rules_mae:.1%}"
+            f"   ({target})"
+        )
+    print(
+        f"\nFlows by type after {first:%Y-%m}, households summed: "
+        "ours, perfect linkage, ours - perfect"
+    )
+    mine, theirs = flow_types(found, first), flow_types(perfect, first)
+    for indicator, types in FLOW_TYPES.items():
+        for kind in types:
+            o, p = mine.get((indicator, kind), 0.0), theirs.get((indicator, kind), 0.0)
+            print(
+                f"  {indicator.split('_')[0]:<8} {kind:<26} {o:>7,.0f}  {p:>7,.0f}  {o - p:>+7,.0f}"
+            )
 
 
 def stock_error_sources(data: Path, warehouse: Path) -> pl.DataFrame:
@@ -140,9 +322,16 @@ def stock_error_sources(data: Path, warehouse: Path) -> pl.DataFrame:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data-dir", type=Path, default=None, help="a territory already run")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="a territory already generated (and maybe run): --profile and --seed do not apply",
+    )
     p.add_argument("--households", type=int, default=2000)
     p.add_argument("--months", type=int, default=12)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--profile", choices=PROFILE_NAMES, default="default")
     args = p.parse_args()
     data = args.data_dir
     if data is None:
@@ -150,9 +339,12 @@ def main() -> None:
     warehouse = Settings(data_dir=data).warehouse_path
     if not (data / "truth" / "indicators.parquet").exists():
         t0 = time.perf_counter()
-        generate(data, date(2025, 1, 1), args.months, args.households, 42)
+        generate(
+            data, date(2025, 1, 1), args.months, args.households, args.seed, profile(args.profile)
+        )
         print(
-            f"generated {args.households} households x {args.months} months in "
+            f"generated {args.households} households x {args.months} months "
+            f"(profile {args.profile}, seed {args.seed}) in "
             f"{time.perf_counter() - t0:.0f} s"
         )
     has_indicators = (
@@ -169,7 +361,9 @@ def main() -> None:
         if run_months(data, months):
             raise SystemExit("the pipeline failed: see above")
         print(f"pipeline: {len(months)} months in {time.perf_counter() - t0:.0f} s")
-    table = compared(pl.read_parquet(data / "truth" / "indicators.parquet"), ours(warehouse))
+    true_figures = pl.read_parquet(data / "truth" / "indicators.parquet")
+    our_figures = ours(warehouse)
+    table = compared(true_figures, our_figures)
     print(f"\nIndicators against the observable truth ({data}); target ±{TARGET:.0%}\n")
     for (indicator, dimension), rows in table.group_by(
         "indicator", "dimension", maintain_order=True
@@ -199,6 +393,10 @@ def main() -> None:
     print("  month     truth    ours   right  fragm. exited  merged  unseen")
     for row in stock_error_sources(data, warehouse).iter_rows():
         print(f"  {row[0]:%Y-%m}  " + "  ".join(f"{v:>6,}" for v in row[1:]))
+    t0 = time.perf_counter()
+    perfect = perfect_linkage(data, warehouse)
+    print(f"perfect linkage: observation and indicators in {time.perf_counter() - t0:.0f} s")
+    print_linkage_split(true_figures, perfect, our_figures)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,11 @@ def test_graph_snapshot(defs):
             for s in ids
             for c in ("schema_valid", "rejection_rate", "column_drift", "volume")
         ]
-        + ["identity/person_links:cluster_size", "identity/person_links:id_churn"]
+        + [
+            "identity/person_links:cluster_size",
+            "identity/person_links:id_churn",
+            "identity/person_links:model_estimate",
+        ]
         + [
             "core/household_months:one_row_per_household_month",
             "core/household_months:traced_to_records",

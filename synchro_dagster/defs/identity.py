@@ -70,6 +70,12 @@ def identity_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefini
                 description=f"Merges of known ids stay under {MAX_MERGE_RATE:.0%}"
                 " of the persons seen.",
             ),
+            dg.AssetCheckSpec(
+                "model_estimate",
+                asset=key,
+                description="A model re-estimated on the territory's records this month passed "
+                "its sanity checks (otherwise the model before it stays in use).",
+            ),
         ],
         pool="duckdb",
         name="identity",
@@ -87,6 +93,8 @@ def identity_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefini
         multi = float((sources >= 2).mean()) if persons else 0.0
         churn = {f"{e}_{k}": n for (e, k), n in result.churn.items()}
         merged = result.churn[("person", "merged")]
+        ambiguous = result.churn[("record", "ambiguous")]
+        estimate = result.estimate
         context.log.info(
             f"{month:%Y-%m}: {links.height} records, {persons} persons, "
             f"{households['household_id'].n_unique()} households."
@@ -97,6 +105,12 @@ def identity_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefini
                 "dagster/row_count": links.height,
                 "persons": persons,
                 "share_seen_by_two_sources_or_more": round(multi, 4),
+                "share_of_records_ambiguous": round(ambiguous / max(links.height, 1), 4),
+                "model_in_use": (
+                    f"estimated on the territory in {result.model_from:%Y-%m}"
+                    if result.model_from
+                    else "shipped model.json"
+                ),
                 **churn,
             },
         )
@@ -120,6 +134,17 @@ def identity_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefini
             passed=merged <= MAX_MERGE_RATE * max(persons, 1),
             severity=dg.AssetCheckSeverity.WARN,
             metadata={"merged": merged, "persons": persons},
+        )
+        yield dg.AssetCheckResult(
+            asset_key=key,
+            check_name="model_estimate",
+            passed=estimate is None or estimate.accepted,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "estimated_this_month": estimate is not None,
+                "records": estimate.records if estimate else 0,
+                "problems": "; ".join(estimate.problems) if estimate else "",
+            },
         )
 
     return [_identity]

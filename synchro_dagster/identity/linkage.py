@@ -366,13 +366,18 @@ def ambiguous(
     marks: dict[int, Markers],
     records: Iterable[int],
     prefer: Callable[[int, set[int]], set[int]] | None = None,
-) -> tuple[set[int], list[tuple[int, int, float]]]:
+    last_seen: dict[int, date] | None = None,
+) -> tuple[dict[int, bool], list[tuple[int, int, float]]]:
     """Records that fit several distinct persons equally (an undated record of a name two dated
     persons share), and the edges left to cluster. For each of `records`, the nodes it is paired
     with (`node_of`: a record's node, a known person) within `AMBIGUITY_BITS` of its best are
-    its candidates; when two candidates' markers say two persons, `prefer(record, candidates)`
-    (household context) may keep the ones it names; if it does not settle it, the record is
-    ambiguous and joins no one: a person of its own, counted as such, never a guess."""
+    its candidates. When two candidates' markers say two persons, `prefer(record, candidates)`
+    (household context) may name the ones to keep; if it does not settle it, the record is
+    ambiguous and joins only the candidate seen last (`last_seen`: the one a street team or a
+    115 call most likely met again); between candidates seen last in the same month, the
+    heaviest pair, then the oldest id — a tie, counted as such. The record never chains the
+    candidates together. Returns {ambiguous record: settled by recency (False: a tie)}, and the
+    edges left."""
     best: dict[int, dict[int, float]] = defaultdict(dict)
     wanted = set(records)
     for a, b, w in edges:
@@ -381,26 +386,28 @@ def ambiguous(
                 node = node_of.get(other, other)
                 best[r][node] = max(w, best[r].get(node, w))
     dropped: dict[int, set[int]] = {}  # record -> candidate nodes it may not join
-    unsure: set[int] = set()
+    unsure: dict[int, bool] = {}
+
+    def one_person(nodes: set[int]) -> bool:
+        ordered = sorted(nodes)
+        return all(
+            marks.get(x, Markers()).compatible(marks.get(y, Markers()))
+            for i, x in enumerate(ordered)
+            for y in ordered[i + 1 :]
+        )
+
     for r, weights in best.items():
         top = max(weights.values())
         near = {n for n, w in weights.items() if w >= top - AMBIGUITY_BITS}
-        nearby = sorted(near)
-        split = any(
-            not marks.get(x, Markers()).compatible(marks.get(y, Markers()))
-            for i, x in enumerate(nearby)
-            for y in nearby[i + 1 :]
-        )
-        if not split:
+        if one_person(near):
             continue
         kept = prefer(r, near) if prefer else set()
-        if kept and all(
-            marks.get(x, Markers()).compatible(marks.get(y, Markers())) for x in kept for y in kept
-        ):
-            dropped[r] = near - kept
-        else:
-            unsure.add(r)
-            dropped[r] = set(weights)
+        if not (kept and one_person(kept)):
+            seen = {n: last_seen[n] for n in near if last_seen and n in last_seen}
+            latest = [n for n in seen if seen[n] == max(seen.values())] if seen else []
+            kept = {max(latest or near, key=lambda n: (weights[n], -n))}
+            unsure[r] = len(latest) == 1
+        dropped[r] = set(weights) - kept
 
     def kept(a: int, b: int) -> bool:
         return node_of.get(b, b) not in dropped.get(a, ())
@@ -503,7 +510,8 @@ def cluster(
     edges = scored_pairs(records, model, threshold)
     marks = markers(records)
     ids = records["record_id"].to_list()
-    _, edges_left = ambiguous(guarded(edges), {}, marks, ids)
+    seen = dict(records.select("record_id", "month").iter_rows()) if "month" in records else None
+    _, edges_left = ambiguous(guarded(edges), {}, marks, ids, last_seen=seen)
     comp = Components(marks)
     for a, b, _ in edges_left:
         comp.union(a, b)

@@ -135,6 +135,9 @@ def link_month(conn: duckdb.DuckDBPyConnection, month: date) -> MonthIdentity:
     for rid, mark in marks.items():
         node = node_of[rid]
         node_marks[node] = node_marks.get(node, Markers()) | mark
+    last_seen: dict[int, date] = {}  # node -> the month of its latest record
+    for rid, seen in records.select("record_id", "month").iter_rows():
+        last_seen[node_of[rid]] = max(seen, last_seen.get(node_of[rid], seen))
     pairs = guarded(edges)
     unsure, edges_left = ambiguous(
         pairs,
@@ -142,6 +145,7 @@ def link_month(conn: duckdb.DuckDBPyConnection, month: date) -> MonthIdentity:
         node_marks,
         new["record_id"].to_list(),
         _household_context(conn, month, records, pairs, node_of, offset),
+        last_seen,
     )
     comp = Components(node_marks)
     for a, b in always:  # a correction joins whatever the markers say
@@ -186,7 +190,9 @@ def link_month(conn: duckdb.DuckDBPyConnection, month: date) -> MonthIdentity:
         ("person", "created"): created,
         ("person", "merged"): len(result.person_aliases),
         ("person", "split"): 0,
+        # fitted several persons equally: joined the one seen last; ties among those
         ("record", "ambiguous"): len(unsure),
+        ("record", "ambiguous_tied"): sum(not settled for settled in unsure.values()),
     }
     result.households, result.household_aliases, household_churn = _households(
         conn,

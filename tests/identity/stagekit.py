@@ -11,7 +11,7 @@ from synchro_dagster.identity.persons import link_month, write_month
 from synchro_dagster.identity.tokens import identity_inputs, tokenise
 
 KEY = b"stable-ids-test-key-0123456789abcdef"
-JAN, FEB = date(2025, 1, 1), date(2025, 2, 1)
+JAN, FEB, MAR = date(2025, 1, 1), date(2025, 2, 1), date(2025, 3, 1)
 
 
 def identities(rows: list[tuple], source: str = "test") -> pl.DataFrame:

@@ -28,7 +28,6 @@ import polars as pl
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
-from sources import all_sources
 from synchro_dagster.identity import linkage
 from synchro_dagster.identity.persons import link_month, write_month
 from synchro_dagster.identity.tokens import tokenise
@@ -36,6 +35,7 @@ from synchro_dagster.ingest.canonical import canonical
 from synchro_dagster.ingest.read import read_table
 from synchro_dagster.ingest.stage import age_band, delivered_files, stage_month
 from synchro_dagster.ingest.store import write_source_month
+from synchro_dagster.sources import all_sources
 from synchro_dagster.synthetic import generate
 
 KEY = b"bench-linkage-key-0123456789abcdef"

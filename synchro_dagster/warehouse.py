@@ -163,7 +163,7 @@ _TABLES = (
                 "surrogate household id (identity as known at the month's end)",
             ),
             _c("status", "VARCHAR", "active | housed | deceased | left_territory | inactive"),
-            _c("situation", "VARCHAR", "DOMAIN §3 code; LOGE when housed"),
+            _c("situation", "VARCHAR", "docs/domain.md §3 code; LOGE when housed"),
             _c("ethos", "VARCHAR", "ETHOS Light category of the stock (asylum apart)"),
             _c(
                 "composition",

@@ -1,6 +1,6 @@
 """Marts assets: the monthly indicators analysts and reports read.
 
-Thin shell over `synchro_dagster.indicators`; the checks are the rules of DOMAIN §4 (stock
+Thin shell over `synchro_dagster.indicators`; the checks are the rules of docs/domain.md §4 (stock
 balance, parts adding up to totals), ERROR and blocking: a month that breaks one fails its
 run, and the analyst snapshot is not refreshed with it.
 """

@@ -32,7 +32,7 @@ STAGED_COLUMNS = (
 
 @dataclass(frozen=True)
 class Window:
-    """The dates one month is computed with (DOMAIN §4)."""
+    """The dates one month is computed with (docs/domain.md §4)."""
 
     month: date
     inactivity_days: int = 90

@@ -145,7 +145,6 @@ def run_months(data_dir: Path, months: list[date]) -> int:
         )
         return 1
     prepare_dagster_home(data_dir)
-    os.environ["SYNCHRO_DATA_DIR"] = str(settings.data_dir)  # what the UI's code location reads
 
     import dagster as dg
 

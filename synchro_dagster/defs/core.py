@@ -1,8 +1,8 @@
 """Core assets: household-months, their inflows and outflows, and their provenance.
 
-Thin shell over `synchro_dagster.observation`; the checks are the rules of docs/domain.md §4 (one row
-per household-month, every household-month traced to records), ERROR and blocking: a month
-that breaks one fails its run, and the analyst snapshot is not refreshed with it.
+Thin shell over `synchro_dagster.observation`; the checks are the rules of docs/domain.md §4
+(one row per household-month, every household-month traced to records), ERROR and blocking:
+a month that breaks one fails its run, and the analyst snapshot is not refreshed with it.
 """
 
 import dagster as dg

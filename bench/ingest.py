@@ -21,9 +21,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from sources import all_sources
 from synchro_dagster.ingest.stage import delivered_files, stage_month
 from synchro_dagster.ingest.store import write_source_month
+from synchro_dagster.sources import all_sources
 from synchro_dagster.synthetic import generate
 
 MONTH = date(2025, 1, 1)

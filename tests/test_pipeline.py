@@ -12,13 +12,14 @@ import openpyxl
 import polars as pl
 import pytest
 
+from synchro_dagster import warehouse
 from synchro_dagster.cli import run_months
 from synchro_dagster.indicators.build import balance_holds, parts_mismatches, stock_balance
 from synchro_dagster.observation.checks import (
     duplicate_household_months,
     untraced_household_months,
 )
-from synchro_dagster.observation.lineage import TABLES
+from synchro_dagster.observation.lineage import LINEAGE
 from synchro_dagster.publish.snapshot import SNAPSHOT_TABLES, publish_snapshot
 from synchro_dagster.synthetic import generate
 
@@ -210,16 +211,42 @@ def test_every_month_obeys_the_domain_rules(ran):
     assert {"newly_identified", "to_housing"} <= types
 
 
-def test_the_column_schema_dagster_shows_is_the_tables(ran):
-    for table, columns in TABLES.items():
-        schema, name = table.split(".")
-        actual = query(
-            ran,
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
-            "AND table_name = ? ORDER BY ordinal_position",
-            [schema, name],
-        )
-        assert [c for (c,) in actual] == list(columns), table
+def test_every_table_is_the_one_its_ddl_declares(ran):
+    actual = query(
+        ran,
+        "SELECT table_schema || '.' || table_name, list(column_name || ' ' || data_type "
+        "ORDER BY ordinal_position) FROM information_schema.columns GROUP BY 1",
+    )
+    present = {name for name, _ in actual}
+    assert present <= {t.name for t in warehouse.catalogue()}  # every table written is declared
+    assert {t for t in warehouse.TABLES if not t.startswith("lineage")} < present
+    for name, columns in actual:
+        assert columns == [f"{c.name} {c.type}" for c in warehouse.table(name).columns], name
+    for table, lineage in LINEAGE.items():  # Dagster's column lineage names real columns
+        assert list(lineage) == [c.name for c in warehouse.table(table).columns], table
+
+
+def test_runs_appear_under_their_code_location_and_checks_under_their_month(ran):
+    import dagster as dg
+    from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
+
+    from synchro_dagster.defs.launch import LOCATION, REPOSITORY
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DAGSTER_HOME", str(ran / "dagster_home"))
+        instance = dg.DagsterInstance.get()
+        runs = instance.get_runs(dg.RunsFilter(job_name="monthly_job"))
+        # the filter the UI's job page uses: the job's runs in its code location
+        label = {REPOSITORY_LABEL_TAG: f"{REPOSITORY}@{LOCATION}"}
+        shown = instance.get_runs(dg.RunsFilter(job_name="monthly_job", tags=label))
+        assert len(runs) >= len(MONTHS) and [r.run_id for r in shown] == [r.run_id for r in runs]
+        assert {r.remote_job_origin.location_name for r in runs} == {LOCATION}
+        assert {r.tags["dagster/partition"] for r in runs} == {f"{m:%Y-%m}" for m in MONTHS}
+        key = dg.AssetCheckKey(dg.AssetKey(["marts", "indicators"]), "stock_balance")
+        history = instance.event_log_storage.get_asset_check_execution_history(key, limit=100)
+        evaluated = {r.event.dagster_event.event_specific_data.partition for r in history}
+        assert evaluated == {f"{m:%Y-%m}" for m in MONTHS}
+        instance.dispose()
 
 
 def test_a_figure_traces_to_partner_files_with_one_query(ran):

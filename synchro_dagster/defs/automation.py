@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import dagster as dg
 
-MONTHLY_CRON = "0 6 10 * *"  # day 10, 06:00: partners have sent month M-1 by then
-TIMEZONE = "Europe/Paris"
+# the 10th at 06:00, in the partitions' time zone: partners have sent month M-1 by then
+DAY_OF_MONTH, HOUR = 10, 6
 
 
-def monthly_job(partitions: dg.PartitionsDefinition) -> dg.UnresolvedAssetJobDefinition:
+def monthly_job() -> dg.UnresolvedAssetJobDefinition:
     return dg.define_asset_job(
         name="monthly_job",
         selection=dg.AssetSelection.key_prefixes(["staging"], ["identity"], ["core"], ["marts"]),
@@ -19,23 +17,14 @@ def monthly_job(partitions: dg.PartitionsDefinition) -> dg.UnresolvedAssetJobDef
     )
 
 
-def previous_month(moment: datetime) -> str:
-    first = moment.replace(day=1)
-    year, month = (first.year - 1, 12) if first.month == 1 else (first.year, first.month - 1)
-    return f"{year:04d}-{month:02d}"
-
-
 def monthly_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
-    @dg.schedule(
+    """On the 10th, the month that has just ended (the partitioned job's last partition)."""
+    return dg.build_schedule_from_partitioned_job(
+        job,
         name="monthly_schedule",
-        job=job,
-        cron_schedule=MONTHLY_CRON,
-        execution_timezone=TIMEZONE,
+        day_of_month=DAY_OF_MONTH,
+        hour_of_day=HOUR,
+        minute_of_hour=0,
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description="On the 10th at 06:00 (Paris), runs the monthly job for the previous month.",
     )
-    def _schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-        partition = previous_month(context.scheduled_execution_time)
-        return dg.RunRequest(run_key=f"monthly-{partition}", partition_key=partition)
-
-    return _schedule

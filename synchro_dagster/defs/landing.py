@@ -10,12 +10,13 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from sources import all_sources
+from synchro_dagster import warehouse
+from synchro_dagster.defs.common import OWNERS
 from synchro_dagster.defs.partitions import partition_month
-from synchro_dagster.defs.resources import SynchroConfig
 from synchro_dagster.ingest.stage import delivered_files, sha256_of
+from synchro_dagster.settings import Settings
+from synchro_dagster.sources import all_sources
 
-OWNERS = ["team:observatoire"]
 # what a month recomputes after a source's staging (for a later month: all that depends on it)
 AFTER_STAGING = [
     dg.AssetKey(["identity", "person_links"]),
@@ -33,8 +34,8 @@ def landing_specs(partitions: dg.PartitionsDefinition) -> list[dg.AssetSpec]:
             key=["landing", source.id],
             description=(
                 f"Files delivered by {source.partner} under "
-                f"data/landing/<YYYY-MM>/{source.id}/ (patterns: "
-                f"{', '.join(k.pattern for k in source.files)})."
+                f"`data/landing/YYYY-MM/{source.id}/` (patterns: "
+                f"{', '.join(f'`{k.pattern}`' for k in source.files)})."
             ),
             group_name="landing",
             kinds={"file"},
@@ -75,19 +76,14 @@ def scan_landing(
     return found
 
 
-def warehouse_state(warehouse: Path) -> tuple[set[tuple[str, str]], list[str]] | None:
+def warehouse_state(path: Path) -> tuple[set[tuple[str, str]], list[str]] | None:
     """(file name, sha256) of every ingested file, and the months with indicators ("YYYY-MM");
     None while a run holds the warehouse."""
-    if not warehouse.exists():
+    if not path.exists():
         return set(), []
     try:
-        with duckdb.connect(str(warehouse), read_only=True) as conn:
-            tables = {
-                f"{s}.{t}"
-                for s, t in conn.execute(
-                    "SELECT table_schema, table_name FROM information_schema.tables"
-                ).fetchall()
-            }
+        with warehouse.read_only(path) as conn:
+            tables = set(warehouse.existing_tables(conn))
             files = set()
             if "lineage.files" in tables:
                 files = set(conn.execute("SELECT file_name, sha256 FROM lineage.files").fetchall())
@@ -157,7 +153,9 @@ def landing_sensor(
         "sha256): the file's source and month are re-staged, then everything after; every "
         "later month already computed is then recomputed, in month order.",
     )
-    def _sensor(context: dg.SensorEvaluationContext, synchro: SynchroConfig) -> dg.SensorResult:
+    def _sensor(
+        context: dg.SensorEvaluationContext, synchro: dg.ResourceParam[Settings]
+    ) -> dg.SensorResult:
         seen: dict[str, list] = json.loads(context.cursor) if context.cursor else {}
         keys = set(partitions.get_partition_keys(dynamic_partitions_store=context.instance))
         current = scan_landing(synchro.landing_dir, keys, seen)

@@ -6,9 +6,21 @@ from datetime import date
 
 import dagster as dg
 
+from synchro_dagster.settings import Settings
 
-def monthly_partitions(first_month: str) -> dg.MonthlyPartitionsDefinition:
-    return dg.MonthlyPartitionsDefinition(start_date=first_month, fmt="%Y-%m")
+TIMEZONE = "Europe/Paris"  # a month starts and the schedule fires on the territory's clock
+
+
+def monthly_partitions(settings: Settings) -> dg.MonthlyPartitionsDefinition:
+    """From the settings' first month to their last month (by default the last complete month
+    by the clock: the one partners have just delivered)."""
+    end = None
+    if settings.last_month:
+        last = partition_month(settings.last_month)
+        end = date(last.year + last.month // 12, last.month % 12 + 1, 1).strftime("%Y-%m")
+    return dg.MonthlyPartitionsDefinition(
+        start_date=settings.first_month, end_date=end, fmt="%Y-%m", timezone=TIMEZONE
+    )
 
 
 def partition_month(partition_key: str) -> date:

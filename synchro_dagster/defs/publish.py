@@ -1,16 +1,13 @@
 """Publication: the analysts' snapshot, refreshed after every successful monthly run."""
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
-from synchro_dagster.defs.observation import (
-    HOUSEHOLD_EVENTS,
-    HOUSEHOLD_MONTHS,
-    INDICATORS,
-    PROVENANCE,
-)
-from synchro_dagster.defs.resources import SynchroConfig
+from synchro_dagster import warehouse
+from synchro_dagster.defs.common import OWNERS, code_version, failing_without_text
+from synchro_dagster.defs.core import HOUSEHOLD_EVENTS, HOUSEHOLD_MONTHS, PROVENANCE
+from synchro_dagster.defs.marts import INDICATORS
 from synchro_dagster.publish.snapshot import SNAPSHOT_TABLES, publish_snapshot
+from synchro_dagster.settings import Settings
 
 SNAPSHOT = dg.AssetKey(["publish", "analytics_snapshot"])
 
@@ -20,8 +17,8 @@ SNAPSHOT = dg.AssetKey(["publish", "analytics_snapshot"])
     deps=[HOUSEHOLD_MONTHS, HOUSEHOLD_EVENTS, PROVENANCE, INDICATORS],
     group_name="publish",
     kinds={"duckdb"},
-    owners=["team:observatoire"],
-    code_version="1",
+    owners=OWNERS,
+    code_version=code_version("synchro_dagster.publish.snapshot"),
     pool="duckdb",
     description=(
         "Grain: one DuckDB file holding every month of "
@@ -31,24 +28,18 @@ SNAPSHOT = dg.AssetKey(["publish", "analytics_snapshot"])
     ),
 )
 def analytics_snapshot(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource, synchro: SynchroConfig
+    context: dg.AssetExecutionContext, synchro: dg.ResourceParam[Settings]
 ) -> dg.MaterializeResult:
     target = synchro.snapshot_path
-    failure = None
-    with duckdb.get_connection() as conn:
-        try:
-            counts = publish_snapshot(conn, target)
-        except Exception as error:  # noqa: BLE001 - reported below, by type only
-            failure = type(error).__name__
-    if failure:
-        raise dg.Failure(
-            f"The analyst snapshot could not be written ({failure}); the previous copy at "
-            f"{target} is unchanged."
-        )
+    with (
+        failing_without_text(
+            "The analyst snapshot", f"The previous copy at {target} is unchanged."
+        ),
+        warehouse.connect(synchro.warehouse_path) as conn,
+    ):
+        counts = publish_snapshot(conn, target)
     context.log.info(f"Snapshot refreshed: {target}")
-    return dg.MaterializeResult(
-        metadata={"path": dg.MetadataValue.path(str(target)), **{k: v for k, v in counts.items()}}
-    )
+    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(target)), **counts})
 
 
 publish_job = dg.define_asset_job(

@@ -26,8 +26,8 @@ import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
-from sources import all_sources
 from synchro_dagster.identity.tokens import TOKEN_COLUMNS
+from synchro_dagster.sources import all_sources
 
 MODEL_PATH = Path(__file__).with_name("model.json")
 # pairs above this probability are the same person: the best F1 with precision >= 0.99 on the

@@ -19,6 +19,7 @@ from datetime import date
 import duckdb
 import polars as pl
 
+from synchro_dagster import warehouse
 from synchro_dagster.identity.aliases import AliasResolver
 from synchro_dagster.identity.linkage import (
     LINK_COLUMNS,
@@ -32,29 +33,7 @@ from synchro_dagster.identity.linkage import (
     markers,
     scored_pairs,
 )
-from synchro_dagster.ingest.store import staged_union
 
-IDENTITY_DDL = (
-    "CREATE SCHEMA IF NOT EXISTS identity",
-    """CREATE TABLE IF NOT EXISTS identity.person_links (
-        month DATE NOT NULL, record_key VARCHAR NOT NULL, source VARCHAR NOT NULL,
-        person_id BIGINT NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS identity.person_aliases (
-        month DATE NOT NULL, alias_id BIGINT NOT NULL, person_id BIGINT NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS identity.households (
-        month DATE NOT NULL, household_id BIGINT NOT NULL, person_id BIGINT NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS identity.household_aliases (
-        month DATE NOT NULL, alias_id BIGINT NOT NULL, household_id BIGINT NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS identity.churn (
-        month DATE NOT NULL, entity VARCHAR NOT NULL, kind VARCHAR NOT NULL, n BIGINT NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS identity.models (
-        month DATE NOT NULL, records BIGINT NOT NULL, accepted BOOLEAN NOT NULL,
-        problems VARCHAR NOT NULL, model VARCHAR NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS identity.corrections (
-        token_a VARCHAR NOT NULL, token_b VARCHAR NOT NULL,
-        rule VARCHAR NOT NULL CHECK (rule IN ('never', 'always')),
-        note VARCHAR, created_at TIMESTAMP DEFAULT current_timestamp)""",
-)
 ALONE = ("homme_seul", "femme_seule", "mineur_isole")  # compositions of one person
 IDENTITY_TABLES = (
     "person_links",
@@ -64,6 +43,7 @@ IDENTITY_TABLES = (
     "churn",
     "models",
 )
+CORRECTIONS = "identity.corrections"
 # the model is re-estimated on the territory's own records when they have grown this much since
 # its last estimate (the first time: as soon as there are enough), on the latest records
 REESTIMATE_GROWTH = 2.0
@@ -84,8 +64,7 @@ class MonthIdentity:
 
 
 def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
-    for ddl in IDENTITY_DDL:
-        conn.execute(ddl)
+    warehouse.ensure(conn, *(f"identity.{t}" for t in IDENTITY_TABLES), CORRECTIONS)
 
 
 def staged_records(conn: duckdb.DuckDBPyConnection, until: date) -> pl.DataFrame:
@@ -94,10 +73,12 @@ def staged_records(conn: duckdb.DuckDBPyConnection, until: date) -> pl.DataFrame
     columns = ", ".join(
         [*(c for c in LINK_COLUMNS if c != "record_id"), "composition", "household_size"]
     )
-    union, n = staged_union(conn, f"{RECORD_KEY} AS record_key, month, source, {columns}")
+    union, params = warehouse.staged_history(
+        conn, f"{RECORD_KEY} AS record_key, month, source, {columns}", until
+    )
     return conn.sql(
         f"SELECT row_number() OVER (ORDER BY month, record_key) AS record_id, * FROM ({union})",
-        params=[until] * n,
+        params=params,
     ).pl()
 
 
@@ -425,14 +406,4 @@ def write_month(conn: duckdb.DuckDBPyConnection, result: MonthIdentity) -> None:
     )
     frames = {k: v.with_columns(pl.lit(month).alias("month")) for k, v in frames.items()}
     frames.update(person_links=links, households=households)
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        for table, frame in frames.items():
-            conn.register("_identity_frame", frame)
-            conn.execute(f"DELETE FROM identity.{table} WHERE month = ?", [month])
-            conn.execute(f"INSERT INTO identity.{table} BY NAME SELECT * FROM _identity_frame")
-            conn.unregister("_identity_frame")
-        conn.execute("COMMIT")
-    except Exception:
-        conn.execute("ROLLBACK")
-        raise
+    warehouse.replace_month(conn, month, {f"identity.{t}": f for t, f in frames.items()})

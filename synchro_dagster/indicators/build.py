@@ -7,8 +7,10 @@ from pathlib import Path
 
 import duckdb
 
-from sources import all_sources
+from synchro_dagster import warehouse
+from synchro_dagster.checks import CheckOutcome
 from synchro_dagster.indicators.definitions import INDICATORS, definitions_frame
+from synchro_dagster.sources import all_sources
 
 SQL = (Path(__file__).parent / "indicators.sql").read_text(encoding="utf-8")
 
@@ -16,26 +18,12 @@ SQL = (Path(__file__).parent / "indicators.sql").read_text(encoding="utf-8")
 def indicators_month(conn: duckdb.DuckDBPyConnection, month: date) -> int:
     """Replaces the month in `marts.indicators` (and refreshes the definitions); rows written."""
     conn.execute(SQL, {"month": month, "sources": sorted(all_sources())})
-    conn.register("_definitions", definitions_frame())
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        conn.execute("CREATE SCHEMA IF NOT EXISTS marts")
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS marts.indicators (month DATE NOT NULL, "
-            "indicator VARCHAR NOT NULL, dimension VARCHAR, value DOUBLE NOT NULL)"
-        )
-        conn.execute("DELETE FROM marts.indicators WHERE month = ?", [month])
-        conn.execute("INSERT INTO marts.indicators BY NAME SELECT * FROM _indicators")
-        conn.execute(
-            "CREATE OR REPLACE TABLE marts.indicator_definitions AS SELECT * FROM _definitions"
-        )
-        conn.execute("COMMIT")
-    except Exception:
-        conn.execute("ROLLBACK")
-        raise
-    finally:
-        conn.unregister("_definitions")
-    return conn.execute("SELECT count(*) FROM _indicators").fetchall()[0][0]
+    counts = warehouse.replace_month(
+        conn,
+        month,
+        {"marts.indicators": "_indicators", "marts.indicator_definitions": definitions_frame()},
+    )
+    return counts["marts.indicators"]
 
 
 def stock_balance(conn: duckdb.DuckDBPyConnection, month: date) -> dict[str, float]:
@@ -83,3 +71,18 @@ def parts_mismatches(conn: duckdb.DuckDBPyConnection, month: date) -> list[str]:
         [month, additive],
     ).fetchall()
     return [r[0] for r in rows]
+
+
+def indicator_checks(
+    conn: duckdb.DuckDBPyConnection, month: date
+) -> tuple[dict[str, int], list[CheckOutcome]]:
+    """The month's headline figures (stock balance terms) and the two checks on them."""
+    figures = stock_balance(conn, month)
+    headline = {k: int(v) for k, v in figures.items()}
+    mismatches = parts_mismatches(conn, month)
+    return headline, [
+        CheckOutcome("stock_balance", balance_holds(figures), headline),
+        CheckOutcome(
+            "parts_sum_to_totals", not mismatches, {"mismatches": "; ".join(mismatches) or "none"}
+        ),
+    ]

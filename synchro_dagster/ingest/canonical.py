@@ -14,7 +14,14 @@ from datetime import date, timedelta
 
 import polars as pl
 
-from sources.spec import CODED_FIELDS, DATE_FIELDS, FIELDS, PERSONNE_SEULE, Source, normalise_label
+from synchro_dagster.sources.spec import (
+    CODED_FIELDS,
+    DATE_FIELDS,
+    FIELDS,
+    PERSONNE_SEULE,
+    Source,
+    normalise_label,
+)
 
 EXCEL_EPOCH = date(1899, 12, 30)
 _TIME = r"(?:[ T]+\d{1,2}[:hH]\d{2}(?::\d{2})?)?"  # "03/02/2025 14:30": a date-time cell as text

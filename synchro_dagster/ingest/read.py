@@ -17,8 +17,8 @@ from pathlib import Path
 import fastexcel
 import polars as pl
 
-from sources.spec import Source, normalise_label
 from synchro_dagster.ingest.errors import FileRejected
+from synchro_dagster.sources.spec import Source, normalise_label
 
 HEADER_SEARCH_ROWS = 40
 SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods"}

@@ -16,11 +16,11 @@ from pathlib import Path
 import pandera.polars as pa
 import polars as pl
 
-from sources.spec import Source
 from synchro_dagster.identity.tokens import TOKEN_COLUMNS, tokenise
 from synchro_dagster.ingest.canonical import canonical, month_end
 from synchro_dagster.ingest.errors import FileRejected
 from synchro_dagster.ingest.read import read_table
+from synchro_dagster.sources.spec import Source
 
 PERIOD_MIN_ROWS = 5  # below this many dated rows, a file's period is not judged
 

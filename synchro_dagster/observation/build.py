@@ -2,7 +2,7 @@
 
 Plain Python + the SQL files beside it (one per table, each opening with its grain). The
 month is computed from the whole staged history as identity knows it at the end of the month,
-then written to `core.*` by delete-then-insert inside one transaction.
+then written to `core.*` by `warehouse.replace_month`.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from sources import all_sources
+from synchro_dagster import warehouse
 from synchro_dagster.ingest.canonical import month_end
-from synchro_dagster.ingest.store import staged_union
 from synchro_dagster.observation.ids import current_ids
+from synchro_dagster.sources import all_sources
 
 SQL_DIR = Path(__file__).parent
-CORE_TABLES = ("household_months", "household_events", "provenance")
+CORE_TABLES = ("core.household_months", "core.household_events", "core.provenance")
 STAGED_COLUMNS = (
     "source || ':' || file_sha256 || ':' || row_number AS record_key, source, month, "
     "file_sha256, row_number, record_token, sex, age_band, composition, household_size, situation, "
@@ -32,7 +32,7 @@ STAGED_COLUMNS = (
 
 @dataclass(frozen=True)
 class Window:
-    """The dates one month is computed with (DOMAIN §4)."""
+    """The dates one month is computed with (docs/domain.md §4)."""
 
     month: date
     inactivity_days: int = 90
@@ -92,37 +92,20 @@ def compute_month(conn: duckdb.DuckDBPyConnection, window: Window) -> None:
         conn.register("_frame", frame)
         conn.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _frame")
         conn.unregister("_frame")
-    union, n = staged_union(conn, STAGED_COLUMNS)
-    conn.execute(f"CREATE OR REPLACE TEMP TABLE _staged_history AS {union}", [window.month] * n)
+    union, staged = warehouse.staged_history(conn, STAGED_COLUMNS, window.month)
+    conn.execute(f"CREATE OR REPLACE TEMP TABLE _staged_history AS {union}", staged)
     params = window.params()
     for name in ("evidence", "household_months", "household_events", "provenance"):
         run_sql(conn, sql(name), params)
         if name == "household_months":  # the events read last month's stored rows
-            ensure_table(conn, name)
-
-
-def ensure_table(conn: duckdb.DuckDBPyConnection, table: str) -> None:
-    """Creates `core.<table>` with the columns its SQL file gives, if it does not exist."""
-    conn.execute("CREATE SCHEMA IF NOT EXISTS core")
-    conn.execute(f"CREATE TABLE IF NOT EXISTS core.{table} AS SELECT * FROM _{table} LIMIT 0")
+            warehouse.ensure(conn, "core.household_months")
 
 
 def write_month(conn: duckdb.DuckDBPyConnection, month: date) -> dict[str, int]:
-    """Replaces the month in `core.*` with the temporary tables, in one transaction.
-    Returns the rows written per table."""
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        counts = {}
-        for table in CORE_TABLES:
-            ensure_table(conn, table)
-            conn.execute(f"DELETE FROM core.{table} WHERE month = ?", [month])
-            conn.execute(f"INSERT INTO core.{table} BY NAME SELECT * FROM _{table}")
-            counts[table] = conn.execute(f"SELECT count(*) FROM _{table}").fetchall()[0][0]
-        conn.execute("COMMIT")
-    except Exception:
-        conn.execute("ROLLBACK")
-        raise
-    return counts
+    """Replaces the month in `core.*` with the temporary tables; rows written per table
+    ("household_months"…)."""
+    counts = warehouse.replace_month(conn, month, {t: "_" + t.split(".")[1] for t in CORE_TABLES})
+    return {name.split(".")[1]: n for name, n in counts.items()}
 
 
 def observe_month(conn: duckdb.DuckDBPyConnection, window: Window) -> dict[str, int]:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import duckdb
 
+from synchro_dagster import warehouse
+
 # what analysts get; identity.* and staging.* (keyed tokens) and quarantine.* stay behind
 SNAPSHOT_TABLES = (
     "core.household_months",
@@ -28,12 +30,7 @@ def publish_snapshot(conn: duckdb.DuckDBPyConnection, target: Path) -> dict[str,
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
     partial.unlink(missing_ok=True)
-    existing = {
-        f"{s}.{t}"
-        for s, t in conn.execute(
-            "SELECT table_schema, table_name FROM information_schema.tables"
-        ).fetchall()
-    }
+    existing = set(warehouse.existing_tables(conn))
     counts = {}
     conn.execute(f"ATTACH '{partial}' AS snapshot")
     try:

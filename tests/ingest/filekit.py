@@ -18,8 +18,8 @@ from xml.sax.saxutils import escape
 import openpyxl
 import polars as pl
 
-from sources import get
 from synchro_dagster.ingest.stage import StagedMonth, stage_month
+from synchro_dagster.sources import get
 
 MONTH = date(2025, 2, 1)
 KEY = b"ingest-tests-key-0123456789abcdef"

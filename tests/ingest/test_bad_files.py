@@ -31,9 +31,9 @@ from filekit import (
     write_xlsx,
 )
 
-from sources import get
 from synchro_dagster.ingest.errors import FileRejected
 from synchro_dagster.ingest.read import read_table
+from synchro_dagster.sources import get
 
 CSV_ENCODING = {"sne": "cp1252", "siao_insertion": "cp1252", "syplo": "utf-8-sig"}
 NAME_HEADERS = {"Nom", "Prénom", "NOM", "PRENOM", "nom", "prenom", "NOM Prénom", "Nom d'usage"}

@@ -8,9 +8,9 @@ import polars as pl
 import pytest
 from filekit import write_xlsx
 
-from sources import get
 from synchro_dagster.ingest.canonical import canonical, code_lookup, parse_date, split_full_name
 from synchro_dagster.ingest.read import decode, read_table, sniff_delimiter
+from synchro_dagster.sources import get
 
 MONTH = date(2025, 2, 1)
 URGENCE_HEADER = ["Date de la demande", "Nom", "Prénom", "Date de naissance", "Sexe", "Réponse"]

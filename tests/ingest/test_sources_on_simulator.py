@@ -15,8 +15,8 @@ import polars as pl
 import pytest
 from filekit import KEY, strip_accents
 
-from sources import all_sources, get
 from synchro_dagster.ingest.stage import stage_month, staged_schema
+from synchro_dagster.sources import all_sources, get
 
 SOURCES = sorted(all_sources())
 TOKEN = re.compile(r"^[0-9a-f]{32}( [0-9a-f]{32})*$")  # one keyed token, or several (typo forms)

@@ -9,7 +9,7 @@ import importlib
 import pkgutil
 from functools import cache
 
-from sources.spec import Source
+from synchro_dagster.sources.spec import Source
 
 _NOT_SOURCES = {"spec", "vocab"}
 

@@ -1,7 +1,7 @@
 """Day centres: visits, postal domiciliation and the sleeping place people declare."""
 
-from sources import vocab
-from sources.spec import FileKind, Source, StagedRecord
+from synchro_dagster.sources import vocab
+from synchro_dagster.sources.spec import FileKind, Source, StagedRecord
 
 SOURCE = Source(
     id="accueils_jour",

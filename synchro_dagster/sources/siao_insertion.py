@@ -4,8 +4,8 @@ from datetime import date
 
 import pandera.polars as pa
 
-from sources import vocab
-from sources.spec import FileKind, Source, StagedRecord
+from synchro_dagster.sources import vocab
+from synchro_dagster.sources.spec import FileKind, Source, StagedRecord
 
 
 class SiaoInsertionRecord(StagedRecord):

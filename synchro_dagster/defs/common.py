@@ -1,0 +1,143 @@
+"""What every stage's Dagster definitions share: owners, honest code versions, check results,
+table schemas and lineage, and failures that never carry an exception's text."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib.util
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+
+import dagster as dg
+
+from synchro_dagster import warehouse
+from synchro_dagster.checks import CheckOutcome
+from synchro_dagster.observation.lineage import column_deps
+
+OWNERS = ["team:observatoire"]
+PACKAGE = "synchro_dagster"
+DATA_FILES = ("*.sql", "*.json")  # read at run time by the modules beside them
+
+
+def _file_of(name: str) -> Path | None:
+    """The source file of a module; None when `name` is not a module (a function, a class)."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except ModuleNotFoundError:
+        return None
+    return Path(spec.origin) if spec and spec.origin and spec.origin.endswith(".py") else None
+
+
+@cache
+def module_files(*modules: str) -> tuple[Path, ...]:
+    """The files of `modules`, of every project module they import (recursively), and the SQL
+    and JSON files beside them that they name: what computes an asset."""
+    seen: dict[str, Path] = {}
+    named: set[str] = set()  # string constants of the modules: file names, SQL file stems
+    todo = list(modules)
+    while todo:
+        name = todo.pop()
+        path = _file_of(name)
+        if name in seen or path is None:
+            continue
+        seen[name] = path
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(PACKAGE):
+                todo += [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                todo += [a.name for a in node.names if a.name.startswith(PACKAGE)]
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                named.add(node.value)
+    data = {
+        f
+        for path in seen.values()
+        for pattern in DATA_FILES
+        for f in path.parent.glob(pattern)
+        # SQL files are named by their stem ("household_months"); others by their full name,
+        # so that a column called "model" does not pull in model.json
+        if f.name in named or (f.suffix == ".sql" and f.stem in named)
+    }
+    return tuple(sorted({*seen.values(), *data}))
+
+
+ROOT = Path(__file__).resolve().parents[1]  # the package: names hash the same on any machine
+
+
+def fingerprint(files: tuple[Path, ...], root: Path = ROOT) -> str:
+    """A short hash of the files' names (relative to the package) and bytes."""
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.resolve().relative_to(root).as_posix().encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:12]
+
+
+def code_version(*modules: str) -> str:
+    """Changes whenever the code, SQL or model computing an asset changes: Dagster then shows
+    the months materialised under older code."""
+    return fingerprint(module_files(*modules))
+
+
+def check_spec(
+    name: str,
+    asset: dg.AssetKey,
+    description: str,
+    partitions: dg.PartitionsDefinition,
+    blocking: bool = False,
+) -> dg.AssetCheckSpec:
+    """A check evaluated per month: its results carry their partition."""
+    with warnings.catch_warnings():  # partitioned checks are a preview in dagster 1.13
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return dg.AssetCheckSpec(
+            name, asset=asset, description=description, blocking=blocking, partitions_def=partitions
+        )
+
+
+def check_result(outcome: CheckOutcome, asset: dg.AssetKey | None = None) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        asset_key=asset,
+        check_name=outcome.name,
+        passed=outcome.passed,
+        severity=dg.AssetCheckSeverity(outcome.severity),
+        metadata=outcome.metadata,
+    )
+
+
+def table_schema(table: str) -> dg.TableSchema:
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(c.name, c.type, description=c.comment or None)
+            for c in warehouse.table(table).columns
+        ]
+    )
+
+
+def column_lineage(table: str) -> dg.TableColumnLineage:
+    return dg.TableColumnLineage(
+        deps_by_column={
+            column: [
+                dg.TableColumnDep(asset_key=dg.AssetKey(t.split(".")), column_name=c)
+                for t, c in deps
+            ]
+            for column, deps in column_deps(table).items()
+        }
+    )
+
+
+@contextmanager
+def failing_without_text(what: str, then: str) -> Iterator[None]:
+    """Turns any unexpected error into a `dg.Failure` naming its type only: an exception's text
+    may quote a partner's cell."""
+    try:
+        yield
+    except dg.Failure:
+        raise
+    except Exception as error:  # noqa: BLE001 - reported by type only
+        raise dg.Failure(
+            f"{what} failed: internal error {type(error).__name__} (message withheld, it may "
+            f"quote partner data). {then}"
+        ) from None

@@ -1,0 +1,461 @@
+"""The DuckDB warehouse: every table's DDL, the one transactional write, and the ways in.
+
+Each stage writes a month with `replace_month` (delete the month, insert it, in one
+transaction: a re-run gives the same tables, a failure leaves the previous state, a reader
+never sees half a month). Identity and observation read the staged history with
+`staged_history`; sensors, the CLI and analysts open the file with `read_only`. `table()`
+knows every table: its grain, its typed columns and, for retention and rights requests,
+the columns that identify a person or a household (`personal_tables()`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from synchro_dagster.sources import all_sources
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # DuckDB type
+    comment: str = ""
+    constraint: str = ""  # NOT NULL, DEFAULT …, CHECK …
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str  # schema.table
+    grain: str
+    columns: tuple[Column, ...]
+    subject: tuple[str, ...] = ()  # columns that identify a person or a household
+    by_month: bool = True  # False: the whole table is replaced at each write
+
+    @property
+    def schema(self) -> str:
+        return self.name.split(".")[0]
+
+    @property
+    def personal(self) -> bool:
+        """Holds person-level (pseudonymised) data: retention and rights requests reach it."""
+        return bool(self.subject)
+
+    def ddl(self) -> str:
+        columns = ",\n    ".join(f"{c.name} {c.type} {c.constraint}".rstrip() for c in self.columns)
+        return f"CREATE TABLE IF NOT EXISTS {self.name} (\n    {columns}\n)"
+
+
+def _c(name: str, kind: str, comment: str = "", constraint: str = "") -> Column:
+    return Column(name, kind, comment, constraint)
+
+
+MONTH = _c("month", "DATE", "first day of the month", "NOT NULL")
+_AGE_BANDS = ("0_17", "18_24", "25_34", "35_44", "45_54", "55_64")
+
+_TABLES = (
+    Table(
+        "lineage.files",
+        "one row per partner file ingested for a source-month",
+        (
+            _c("source", "VARCHAR", "partner source", "NOT NULL"),
+            MONTH,
+            _c("file_name", "VARCHAR", "relative to the landing directory", "NOT NULL"),
+            _c("sha256", "VARCHAR", "of the file's bytes", "NOT NULL"),
+            _c("size_bytes", "BIGINT", "", "NOT NULL"),
+            _c("sheet", "VARCHAR", "the sheet read, for a workbook"),
+            _c("header_row", "INTEGER", "row of the header line"),
+            _c("rows_read", "INTEGER", "", "NOT NULL"),
+            _c("rows_staged", "INTEGER", "", "NOT NULL"),
+            _c("rows_quarantined", "INTEGER", "", "NOT NULL"),
+            _c("rows_ignored", "INTEGER", "blank, title, total and comment rows", "NOT NULL"),
+            _c("columns_found", "VARCHAR[]", "canonical fields the header provided"),
+            _c("columns_unmapped", "VARCHAR[]", "partner headers the source does not use"),
+            _c("run_id", "VARCHAR", "Dagster run that ingested it"),
+            _c("loaded_at", "TIMESTAMP", "", "NOT NULL"),
+        ),
+    ),
+    Table(
+        "identity.person_links",
+        "one row per staged record of the month, with its person id",
+        (
+            MONTH,
+            _c("record_key", "VARCHAR", "source:file_sha256:row_number", "NOT NULL"),
+            _c("source", "VARCHAR", "partner source", "NOT NULL"),
+            _c(
+                "person_id",
+                "BIGINT",
+                "sequential surrogate, never derived from identity",
+                "NOT NULL",
+            ),
+        ),
+        subject=("record_key", "person_id"),
+    ),
+    Table(
+        "identity.person_aliases",
+        "one row per person id retired in the month by a merge, and the id it went to",
+        (
+            MONTH,
+            _c("alias_id", "BIGINT", "the retired id", "NOT NULL"),
+            _c("person_id", "BIGINT", "the surviving id", "NOT NULL"),
+        ),
+        subject=("alias_id", "person_id"),
+    ),
+    Table(
+        "identity.households",
+        "one row per person seen in the month, with its household id",
+        (
+            MONTH,
+            _c("household_id", "BIGINT", "sequential surrogate", "NOT NULL"),
+            _c("person_id", "BIGINT", "", "NOT NULL"),
+        ),
+        subject=("household_id", "person_id"),
+    ),
+    Table(
+        "identity.household_aliases",
+        "one row per household id retired in the month, and the id it went to",
+        (
+            MONTH,
+            _c("alias_id", "BIGINT", "the retired id", "NOT NULL"),
+            _c("household_id", "BIGINT", "the surviving id", "NOT NULL"),
+        ),
+        subject=("alias_id", "household_id"),
+    ),
+    Table(
+        "identity.churn",
+        "one row per month, entity (person, household, record) and kind (created, merged, "
+        "split; for records: ambiguous, ambiguous_tied)",
+        (
+            MONTH,
+            _c("entity", "VARCHAR", "person | household | record", "NOT NULL"),
+            _c(
+                "kind",
+                "VARCHAR",
+                "created | merged | split | ambiguous (a record fitting several persons "
+                "equally, joined to the one seen last) | ambiguous_tied (of those, seen last "
+                "in the same month)",
+                "NOT NULL",
+            ),
+            _c("n", "BIGINT", "ids or records concerned", "NOT NULL"),
+        ),
+    ),
+    Table(
+        "identity.models",
+        "one row per month in which the linkage model was re-estimated on the territory",
+        (
+            MONTH,
+            _c("records", "BIGINT", "staged records it was estimated on", "NOT NULL"),
+            _c("accepted", "BOOLEAN", "passed the sanity checks, so used", "NOT NULL"),
+            _c("problems", "VARCHAR", "why it was refused (empty when accepted)", "NOT NULL"),
+            _c("model", "VARCHAR", "Splink model JSON: m/u probabilities, no identity", "NOT NULL"),
+        ),
+    ),
+    Table(
+        "identity.corrections",
+        "one row per manual correction: two spellings (tok_name tokens) to link or keep apart",
+        (
+            _c("token_a", "VARCHAR", "tok_name of one spelling", "NOT NULL"),
+            _c("token_b", "VARCHAR", "tok_name of the other", "NOT NULL"),
+            _c("rule", "VARCHAR", "never | always", "NOT NULL CHECK (rule IN ('never', 'always'))"),
+            _c("note", "VARCHAR", "why (no personal value)"),
+            _c("created_at", "TIMESTAMP", "", "DEFAULT current_timestamp"),
+        ),
+        subject=("token_a", "token_b"),
+        by_month=False,
+    ),
+    Table(
+        "core.household_months",
+        "one row per household and month, for every household with a record dated in the "
+        "inactivity window",
+        (
+            _c("month", "DATE", "first day of the month"),
+            _c(
+                "household_id",
+                "BIGINT",
+                "surrogate household id (identity as known at the month's end)",
+            ),
+            _c("status", "VARCHAR", "active | housed | deceased | left_territory | inactive"),
+            _c("situation", "VARCHAR", "docs/domain.md §3 code; LOGE when housed"),
+            _c("ethos", "VARCHAR", "ETHOS Light category of the stock (asylum apart)"),
+            _c(
+                "composition",
+                "VARCHAR",
+                "latest composition a source gave; else, for one person, from sex and age",
+            ),
+            _c("persons", "INTEGER", "declared household size, else persons linked"),
+            *(
+                _c(f"age_{band}", "INTEGER", f"members aged {band.replace('_', '-')}")
+                for band in _AGE_BANDS
+            ),
+            _c("age_65_plus", "INTEGER", "members aged 65 or more"),
+            _c("age_unknown", "INTEGER", "members of unknown age"),
+            _c("first_month_seen", "DATE", "first delivery naming the household"),
+            _c("months_since_first_seen", "INTEGER", "months from first_month_seen"),
+            _c("sources", "VARCHAR[]", "sources that named the household this month"),
+            _c("open_needs", "VARCHAR[]", "needs open at the month's end"),
+            _c("needs_answered", "VARCHAR[]", "needs answered this month"),
+            _c("answers", "VARCHAR[]", "answers received this month"),
+            _c("urgence_requests", "INTEGER", "115 requests this month"),
+            _c("urgence_not_fulfilled", "INTEGER", "of which not fulfilled"),
+            _c("priority_since", "DATE", "earliest open SYPLO label / DALO recourse"),
+            _c("exit_date", "DATE", "date of the exit behind a non-active status"),
+            _c("housing_kind", "VARCHAR", "social | private | adapted | housing_first | unknown"),
+        ),
+        subject=("household_id",),
+    ),
+    Table(
+        "core.household_events",
+        "one row per household entering or leaving the stock in the month",
+        (
+            _c("month", "DATE", "first day of the month"),
+            _c("household_id", "BIGINT", "household entering or leaving"),
+            _c("flow", "VARCHAR", "inflow | outflow"),
+            _c("type", "VARCHAR", "kind of inflow or outflow"),
+            _c("housing_kind", "VARCHAR", "for to_housing"),
+            _c("merged_into", "BIGINT", "for duplicate_merged"),
+            _c("months_since_exit", "INTEGER", "for returned_from_housing"),
+        ),
+        subject=("household_id", "merged_into"),
+    ),
+    Table(
+        "core.provenance",
+        "one row per household-month and staged record behind it",
+        (
+            _c("month", "DATE", "first day of the month"),
+            _c("household_id", "BIGINT", "household-month explained"),
+            _c("source", "VARCHAR", "partner source"),
+            _c("file_sha256", "VARCHAR", "delivered file (see lineage.files)"),
+            _c("row_number", "BIGINT", "row as the partner sees it"),
+            _c("evidence_date", "DATE", "date the record speaks for"),
+            _c("kind", "VARCHAR", "homeless | housed | deceased | left_territory | unknown"),
+        ),
+        subject=("household_id", "file_sha256", "row_number"),
+    ),
+    Table(
+        "marts.indicators",
+        "one row per month, indicator and dimension (null for the total, else name=value)",
+        (
+            MONTH,
+            _c("indicator", "VARCHAR", "see marts.indicator_definitions", "NOT NULL"),
+            _c("dimension", "VARCHAR", "null for the total, else name=value"),
+            _c("value", "DOUBLE", "the figure", "NOT NULL"),
+        ),
+    ),
+    Table(
+        "marts.indicator_definitions",
+        "one row per indicator: unit, definition, dimensions, additive",
+        (
+            _c("indicator", "VARCHAR"),
+            _c("unit", "VARCHAR"),
+            _c("definition", "VARCHAR"),
+            _c("dimensions", "VARCHAR[]", "families of rows with dimension 'family=value'"),
+            _c("additive", "BOOLEAN", "the parts of each dimension add up to the total"),
+        ),
+        by_month=False,
+    ),
+)
+TABLES: dict[str, Table] = {t.name: t for t in _TABLES}
+
+# Polars type of a Pandera field -> DuckDB type of its staging column
+_DUCKDB_TYPES = {
+    pl.String: "VARCHAR",
+    pl.Date: "DATE",
+    pl.Int64: "BIGINT",
+    pl.Int32: "INTEGER",
+    pl.Float64: "DOUBLE",
+    pl.Boolean: "BOOLEAN",
+}
+
+
+def staging_table(source_id: str) -> Table:
+    """`staging.<source>`: columns and types from the source's Pandera model."""
+    source = all_sources()[source_id]
+    fields = source.model.to_schema().columns
+    columns = tuple(
+        _c(
+            name,
+            _DUCKDB_TYPES[field.dtype.type.base_type()],
+            "",
+            "" if field.nullable else "NOT NULL",
+        )
+        for name, field in fields.items()
+    )
+    return Table(
+        f"staging.{source_id}",
+        f"one row per usable row of {source.partner}'s files for the month, pseudonymised "
+        "(keyed tokens only) and in canonical codes",
+        columns,
+        subject=tuple(c for c in fields if c.startswith("tok_") or c.endswith("_token")),
+    )
+
+
+def quarantine_table(source_id: str) -> Table:
+    return Table(
+        f"quarantine.{source_id}",
+        "one row per rejected row of the partner's files for the month, with its reasons "
+        "(no personal value)",
+        (
+            _c("source", "VARCHAR", "partner source", "NOT NULL"),
+            MONTH,
+            _c("file_sha256", "VARCHAR", "delivered file (see lineage.files)", "NOT NULL"),
+            _c("file_name", "VARCHAR", "relative to the landing directory", "NOT NULL"),
+            _c("row_number", "BIGINT", "row as the partner sees it", "NOT NULL"),
+            _c("reasons", "VARCHAR[]", "reason codes", "NOT NULL"),
+        ),
+        subject=("file_sha256", "row_number"),  # the partner's row names a person
+    )
+
+
+def table(name: str) -> Table:
+    """The table called `schema.name`, staging and quarantine tables included."""
+    schema, _, rest = name.partition(".")
+    if schema == "staging":
+        return staging_table(rest)
+    if schema == "quarantine":
+        return quarantine_table(rest)
+    return TABLES[name]
+
+
+def catalogue() -> list[Table]:
+    """Every table the pipeline writes."""
+    per_source = [f(s) for s in all_sources() for f in (staging_table, quarantine_table)]
+    return [*TABLES.values(), *per_source]
+
+
+def personal_tables() -> list[Table]:
+    """Tables holding person- or household-level data, with the columns that identify them."""
+    return [t for t in catalogue() if t.personal]
+
+
+def tables_in(prefix: str) -> list[str]:
+    """Names of the catalogued tables of a schema (e.g. "identity")."""
+    return sorted(t.name for t in catalogue() if t.schema == prefix)
+
+
+def existing_tables(conn: duckdb.DuckDBPyConnection, schema: str | None = None) -> list[str]:
+    """`schema.table` of every table present (of one schema if given), sorted."""
+    rows = conn.execute(
+        "SELECT table_schema || '.' || table_name FROM information_schema.tables "
+        "WHERE table_schema NOT IN ('information_schema', 'pg_catalog', 'main') "
+        "AND (? IS NULL OR table_schema = ?) AND table_type = 'BASE TABLE' "
+        "AND table_catalog = current_database() ORDER BY table_schema, table_name",
+        [schema, schema],
+    ).fetchall()
+    return [name for (name,) in rows]
+
+
+def ensure(conn: duckdb.DuckDBPyConnection, *names: str) -> None:
+    """Creates the named tables (and their schemas) that do not exist yet, with comments."""
+    present = set(existing_tables(conn))
+    for name in names:
+        if name in present:
+            continue
+        spec = table(name)
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {spec.schema}")
+        conn.execute(spec.ddl())
+        conn.execute(f"COMMENT ON TABLE {name} IS {_quoted(spec.grain)}")
+        for column in spec.columns:
+            if column.comment:
+                conn.execute(f"COMMENT ON COLUMN {name}.{column.name} IS {_quoted(column.comment)}")
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def replace_month(
+    conn: duckdb.DuckDBPyConnection,
+    month: date,
+    rows: Mapping[str, pl.DataFrame | str],
+    source: str | None = None,
+) -> dict[str, int]:
+    """Replaces the month (only `source`'s rows, if given) in each table by its new rows — a
+    DataFrame or the name of a relation on `conn` — in one transaction; a table that is not
+    `by_month` is replaced whole. Returns the rows written per table."""
+    ensure(conn, *rows)
+    relations: dict[str, str] = {}
+    registered: list[str] = []
+    try:
+        for i, (name, frame) in enumerate(rows.items()):
+            if isinstance(frame, str):
+                relations[name] = frame
+            elif frame.height:  # an empty frame may lack columns: nothing to insert
+                registered.append(f"_replace_{i}")
+                conn.register(registered[-1], frame)
+                relations[name] = registered[-1]
+        counts = {name: 0 for name in rows}
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            for name in rows:
+                where, params = _month_slice(table(name), month, source)
+                conn.execute(f"DELETE FROM {name}{where}", params)
+                if name in relations:
+                    relation = relations[name]
+                    conn.execute(f"INSERT INTO {name} BY NAME SELECT * FROM {relation}")
+                    counts[name] = conn.execute(f"SELECT count(*) FROM {relation}").fetchall()[0][0]
+            conn.execute("COMMIT")
+        except Exception:
+            conn.execute("ROLLBACK")
+            raise
+    finally:
+        for alias in registered:
+            conn.unregister(alias)
+    return counts
+
+
+def _month_slice(spec: Table, month: date, source: str | None) -> tuple[str, list[object]]:
+    if not spec.by_month:
+        return "", []
+    if source is None:
+        return " WHERE month = ?", [month]
+    return " WHERE month = ? AND source = ?", [month, source]
+
+
+def staged_history(
+    conn: duckdb.DuckDBPyConnection, columns: str, until: date
+) -> tuple[str, list[date]]:
+    """SQL reading `columns` from every staging table, months up to `until`, and its
+    parameters."""
+    tables = existing_tables(conn, "staging")
+    union = " UNION ALL ".join(f"SELECT {columns} FROM {t} WHERE month <= ?" for t in tables)
+    return union, [until] * len(tables)
+
+
+# a writer waits this long, at most, for a reader (a sensor tick, the CLI) to let go
+_LOCK_RETRIES = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
+
+
+@contextmanager
+def connect(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The pipeline's read-write connection (one writer at a time), closed whatever happens."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for wait in (*_LOCK_RETRIES, None):
+        try:
+            conn = duckdb.connect(str(path))
+            break
+        except duckdb.IOException:
+            if wait is None:
+                raise
+            time.sleep(wait)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+@contextmanager
+def read_only(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection: for sensors, the CLI and analysts. Raises duckdb.IOException
+    while a run holds the file for writing."""
+    conn = duckdb.connect(str(path), read_only=True)
+    try:
+        yield conn
+    finally:
+        conn.close()

@@ -1,0 +1,65 @@
+"""The rules a staged source-month is judged by, without Dagster."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import polars as pl
+import pytest
+
+from synchro_dagster import warehouse
+from synchro_dagster.ingest.checks import column_drift, staging_checks, volume
+from synchro_dagster.sources import all_sources
+
+MONTH = date(2025, 8, 1)
+
+
+def _files(conn: duckdb.DuckDBPyConnection, month: date, read: int, quarantined: int, cols) -> None:
+    conn.execute(
+        "INSERT INTO lineage.files (source, month, file_name, sha256, size_bytes, rows_read, "
+        "rows_staged, rows_quarantined, rows_ignored, columns_found, loaded_at) VALUES "
+        "('dalo', ?, 'f.xlsx', 's', 1, ?, ?, ?, 0, ?, now())",
+        [month, read, read - quarantined, quarantined, cols],
+    )
+
+
+@pytest.mark.parametrize(
+    ("read", "quarantined", "passed"),
+    [(6, 1, True), (6, 2, False), (100, 5, True), (100, 6, False), (0, 0, True)],
+)
+def test_rejection_rate_tolerates_one_broken_row_in_a_short_list(read, quarantined, passed):
+    with duckdb.connect() as conn:
+        warehouse.ensure(conn, "lineage.files", "staging.dalo")
+        _files(conn, MONTH, read, quarantined, ["nom"])
+        results = {r.name: r for r in staging_checks(conn, all_sources()["dalo"], MONTH, 0.05)}
+    assert results["rejection_rate"].passed is passed
+    assert results["rejection_rate"].severity == "ERROR"
+    assert results["schema_valid"].passed  # an empty month satisfies the model
+
+
+def test_a_source_never_staged_passes_with_a_note():
+    with duckdb.connect() as conn:
+        results = staging_checks(conn, all_sources()["sne"], MONTH, 0.05)
+    assert [(r.name, r.passed, r.metadata) for r in results] == [
+        (name, True, {"note": "no data yet"})
+        for name in ("schema_valid", "rejection_rate", "column_drift", "volume")
+    ]
+
+
+def _months(rows: list[tuple[date, int, list[str]]]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=["month", "rows_staged", "columns"], orient="row")
+
+
+def test_a_dropped_column_is_a_warning_naming_it():
+    before = _months([(date(2025, 7, 1), 100, ["nom", "prenom"])])
+    current = _months([(MONTH, 100, ["nom"])])
+    drift = column_drift(current, before)
+    assert (drift.passed, drift.severity) == (False, "WARN")
+    assert drift.metadata == {"columns_added": [], "columns_missing": ["prenom"]}
+
+
+@pytest.mark.parametrize(("staged", "passed"), [(150, True), (151, False), (51, True), (49, False)])
+def test_volume_within_half_of_the_trailing_mean(staged, passed):
+    before = _months([(date(2025, m, 1), 100, []) for m in (4, 5, 6, 7)])
+    assert volume(_months([(MONTH, staged, [])]), before).passed is passed

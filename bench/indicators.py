@@ -33,10 +33,10 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from synchro_dagster import warehouse as wh
 from synchro_dagster.cli import run_months
 from synchro_dagster.identity.persons import RECORD_KEY
 from synchro_dagster.indicators.build import indicators_month
-from synchro_dagster.ingest.store import staged_union
 from synchro_dagster.observation.build import Window, observe_month
 from synchro_dagster.settings import Settings
 from synchro_dagster.synthetic import generate
@@ -104,10 +104,10 @@ def true_identity(conn: duckdb.DuckDBPyConnection, data: Path) -> list[date]:
     truth = pl.read_parquet(data / "truth" / "records.parquet").select(
         pl.col("file").alias("file_name"), "row_number", "person_id", "household_id"
     )
-    union, n = staged_union(
-        conn, f"{RECORD_KEY} AS record_key, month, source, file_sha256, row_number"
+    union, params = wh.staged_history(
+        conn, f"{RECORD_KEY} AS record_key, month, source, file_sha256, row_number", date.max
     )
-    staged = conn.sql(union, params=[date.max] * n).pl()
+    staged = conn.sql(union, params=params).pl()
     files = conn.sql("SELECT DISTINCT sha256 AS file_sha256, file_name FROM lineage.files").pl()
     mapped = staged.join(files, on="file_sha256").join(truth, on=["file_name", "row_number"])
     if mapped.height != staged.height or mapped["record_key"].n_unique() != staged.height:

@@ -359,7 +359,14 @@ def test_identity_train_saves_a_model_with_its_provenance(ran, tmp_path):
     assert saved["synchro"]["records"] == staged
     assert saved["synchro"]["command"] == "synchro identity train"
     levels = {c["output_column_name"]: c["comparison_levels"] for c in saved["comparisons"]}
-    assert set(levels) == {"last_name", "first_name", "birth_date", "sex", "age_band"}
+    assert set(levels) == {
+        "last_name",
+        "first_name",
+        "birth_date",
+        "sex",
+        "age_band",
+        "partner_household",
+    }
     exact_dob = next(
         lv
         for lv in levels["birth_date"]

@@ -480,6 +480,7 @@ class Components:
     def __init__(self, marks: dict[int, Markers] | None = None) -> None:
         self.parent: dict[int, int] = {}
         self.marks: dict[int, Markers] = dict(marks or {})
+        self.members: dict[int, list[int]] = {}  # root -> its members, for roots of several
 
     def find(self, x: int) -> int:
         self.parent.setdefault(x, x)
@@ -488,33 +489,94 @@ class Components:
             x = self.parent[x]
         return x
 
-    def union(self, a: int, b: int, force: bool = False) -> None:
+    def union(self, a: int, b: int, force: bool = False) -> bool:
         """Join the components of a and b unless their markers keep them apart (`force`: a
-        correction says they are one)."""
+        correction says they are one); True if they were joined now."""
         ra, rb = self.find(a), self.find(b)
         if ra == rb:
-            return
+            return False
         ma, mb = self.marks.get(ra, Markers()), self.marks.get(rb, Markers())
         if not force and not ma.compatible(mb):
-            return
+            return False
         keep, gone = min(ra, rb), max(ra, rb)
         self.parent[gone] = keep
         self.marks.pop(gone, None)
         self.marks[keep] = ma | mb
+        self.members[keep] = self.members.get(keep, [keep]) + self.members.pop(gone, [gone])
+        return True
+
+    def size(self, root: int) -> int:
+        return len(self.members.get(root, [root]))
+
+    def last_seen(self, root: int, seen: dict[int, date] | None) -> date:
+        """The latest month any member was seen (`seen`: member -> month)."""
+        months = [seen[m] for m in self.members.get(root, [root]) if seen and m in seen]
+        return max(months, default=date.min)
+
+
+# pairs this likely are kept to tell whether a record is one of several known namesakes
+WEAK_THRESHOLD = 0.2
+
+
+def _probability(weight: float) -> float:
+    return 1 / (1 + 2**-weight)
+
+
+def split_by_strength(
+    edges: pl.DataFrame, threshold: float = MATCH_THRESHOLD
+) -> tuple[list[tuple[int, int, float]], list[tuple[int, int, float]]]:
+    """The guarded pairs at or above the match threshold, and the weaker ones."""
+    pairs = guarded(edges)
+    weight = math.log2(threshold / (1 - threshold))
+    return [e for e in pairs if e[2] >= weight], [e for e in pairs if e[2] < weight]
+
+
+def one_of_several(
+    comp: Components,
+    weak: list[tuple[int, int, float]],
+    node_of: dict[int, int],
+    records: Iterable[int],
+    last_seen: dict[int, date] | None = None,
+    threshold: float = MATCH_THRESHOLD,
+) -> int:
+    """Records still alone after clustering whose weak pairs, summed over the distinct persons
+    they point to, say they are one of them (a common name shared by several known persons:
+    each pair weak, together likely): each joins the person seen last among them (then the
+    likeliest). Returns how many joined."""
+    alone = {node_of.get(r, r) for r in records}
+    alone = {n for n in alone if comp.find(n) == n and comp.size(n) == 1}
+    chances: dict[int, dict[int, float]] = defaultdict(dict)
+    for a, b, w in weak:
+        for x, y in ((a, b), (b, a)):
+            node = node_of.get(x, x)
+            if node in alone:
+                root = comp.find(node_of.get(y, y))
+                if root != node:
+                    chances[node][root] = max(_probability(w), chances[node].get(root, 0.0))
+    joined = 0
+    for node, by_root in sorted(chances.items()):
+        if sum(by_root.values()) < threshold:
+            continue
+        seen = {r: comp.last_seen(r, last_seen) for r in by_root}
+        target = max(by_root, key=lambda r: (seen[r], by_root[r], -r))
+        if comp.union(node, target):
+            joined += 1
+    return joined
 
 
 def cluster(
     records: pl.DataFrame, model: dict | None = None, threshold: float = MATCH_THRESHOLD
 ) -> pl.DataFrame:
     """record_id -> cluster_id (the smallest record_id of its cluster: not stable across runs)."""
-    edges = scored_pairs(records, model, threshold)
+    strong, weak = split_by_strength(scored_pairs(records, model, WEAK_THRESHOLD), threshold)
     marks = markers(records)
     ids = records["record_id"].to_list()
     seen = dict(records.select("record_id", "month").iter_rows()) if "month" in records else None
-    _, edges_left = ambiguous(guarded(edges), {}, marks, ids, last_seen=seen)
+    _, edges_left = ambiguous(strong, {}, marks, ids, last_seen=seen)
     comp = Components(marks)
     for a, b, _ in edges_left:
         comp.union(a, b)
+    one_of_several(comp, weak, {}, ids, seen, threshold)
     dtype = records.schema["record_id"]
     return pl.DataFrame(
         {"record_id": ids, "cluster_id": [comp.find(i) for i in ids]},

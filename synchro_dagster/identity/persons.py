@@ -23,15 +23,17 @@ from synchro_dagster import warehouse
 from synchro_dagster.identity.aliases import AliasResolver
 from synchro_dagster.identity.linkage import (
     LINK_COLUMNS,
+    WEAK_THRESHOLD,
     Components,
     Estimate,
     Markers,
     ambiguous,
     estimate,
-    guarded,
     load_model,
     markers,
+    one_of_several,
     scored_pairs,
+    split_by_strength,
 )
 
 ALONE = ("homme_seul", "femme_seule", "mineur_isole")  # compositions of one person
@@ -102,7 +104,9 @@ def link_month(conn: duckdb.DuckDBPyConnection, month: date) -> MonthIdentity:
     records = records.join(known, on="record_key", how="left")
     new = records.filter(pl.col("month") == month)
     model, estimated, model_from = territory_model(conn, records, month)
-    edges = scored_pairs(records, model, only_involving=set(new["record_id"].to_list()))
+    edges = scored_pairs(
+        records, model, WEAK_THRESHOLD, only_involving=set(new["record_id"].to_list())
+    )
     edges, always = _apply_corrections(conn, records, edges)
 
     # components: a known person is one node (its records are already together), holding the
@@ -119,7 +123,7 @@ def link_month(conn: duckdb.DuckDBPyConnection, month: date) -> MonthIdentity:
     last_seen: dict[int, date] = {}  # node -> the month of its latest record
     for rid, seen in records.select("record_id", "month").iter_rows():
         last_seen[node_of[rid]] = max(seen, last_seen.get(node_of[rid], seen))
-    pairs = guarded(edges)
+    pairs, weak = split_by_strength(edges)
     unsure, edges_left = ambiguous(
         pairs,
         node_of,
@@ -133,6 +137,7 @@ def link_month(conn: duckdb.DuckDBPyConnection, month: date) -> MonthIdentity:
         comp.union(node_of[a], node_of[b], force=True)
     for a, b, _ in edges_left:
         comp.union(node_of[a], node_of[b])
+    several = one_of_several(comp, weak, node_of, new["record_id"].to_list(), last_seen)
 
     next_id = 1 + int(
         conn.execute("SELECT coalesce(max(person_id), 0) FROM identity.person_links").fetchall()[0][
@@ -174,6 +179,8 @@ def link_month(conn: duckdb.DuckDBPyConnection, month: date) -> MonthIdentity:
         # fitted several persons equally: joined the one seen last; ties among those
         ("record", "ambiguous"): len(unsure),
         ("record", "ambiguous_tied"): sum(not settled for settled in unsure.values()),
+        # no likely pair alone, but likely one of several known namesakes together
+        ("record", "one_of_several"): several,
     }
     result.households, result.household_aliases, household_churn = _households(
         conn,

@@ -131,7 +131,7 @@ _TABLES = (
     Table(
         "identity.churn",
         "one row per month, entity (person, household, record) and kind (created, merged, "
-        "split; for records: ambiguous, ambiguous_tied)",
+        "split; for records: ambiguous, ambiguous_tied, one_of_several)",
         (
             MONTH,
             _c("entity", "VARCHAR", "person | household | record", "NOT NULL"),
@@ -140,7 +140,8 @@ _TABLES = (
                 "VARCHAR",
                 "created | merged | split | ambiguous (a record fitting several persons "
                 "equally, joined to the one seen last) | ambiguous_tied (of those, seen last "
-                "in the same month)",
+                "in the same month) | one_of_several (weak pairs to several namesakes, likely "
+                "together: joined to the one seen last)",
                 "NOT NULL",
             ),
             _c("n", "BIGINT", "ids or records concerned", "NOT NULL"),
@@ -151,7 +152,12 @@ _TABLES = (
         "one row per month in which the linkage model was re-estimated on the territory",
         (
             MONTH,
-            _c("records", "BIGINT", "staged records it was estimated on", "NOT NULL"),
+            _c(
+                "records",
+                "BIGINT",
+                "staged records of the history then (estimated on the latest 300,000)",
+                "NOT NULL",
+            ),
             _c("accepted", "BOOLEAN", "passed the sanity checks, so used", "NOT NULL"),
             _c("problems", "VARCHAR", "why it was refused (empty when accepted)", "NOT NULL"),
             _c("model", "VARCHAR", "Splink model JSON: m/u probabilities, no identity", "NOT NULL"),

@@ -270,7 +270,7 @@ class Estimate:
     """A model re-estimated on a territory's records, and whether it may be used."""
 
     model: dict
-    records: int
+    records: int  # the records it was estimated on (link_month: the whole history then)
     problems: tuple[str, ...]
 
     @property
@@ -336,11 +336,11 @@ def scored_pairs(
         edges = conn.sql(f"""
             SELECT p.record_id_l AS a, p.record_id_r AS b, p.match_weight AS w,
                    l.tok_birth_year IS NOT NULL AND r.tok_birth_year IS NOT NULL AS both_dated,
-                   CASE WHEN l.tok_dob IS NOT NULL AND r.tok_dob IS NOT NULL
+                   coalesce(CASE WHEN l.tok_dob IS NOT NULL AND r.tok_dob IS NOT NULL
                         THEN l.tok_dob = r.tok_dob OR l.tok_dob = r.tok_dob_swapped
                              OR l.tok_dob_swapped = r.tok_dob
                              OR {_one_typo("l.tok_dob_near", "r.tok_dob_near")}
-                        ELSE l.tok_birth_year = r.tok_birth_year END AS dates_agree
+                        ELSE l.tok_birth_year = r.tok_birth_year END, false) AS dates_agree
             FROM {pairs.physical_name} p
             JOIN link_input l ON l.record_id = p.record_id_l
             JOIN link_input r ON r.record_id = p.record_id_r
@@ -543,24 +543,24 @@ def one_of_several(
     they point to, say they are one of them (a common name shared by several known persons:
     each pair weak, together likely): each joins the person seen last among them (then the
     likeliest). Returns how many joined."""
-    alone = {node_of.get(r, r) for r in records}
-    alone = {n for n in alone if comp.find(n) == n and comp.size(n) == 1}
-    chances: dict[int, dict[int, float]] = defaultdict(dict)
+    candidates: dict[int, list[tuple[int, float]]] = defaultdict(list)
     for a, b, w in weak:
         for x, y in ((a, b), (b, a)):
-            node = node_of.get(x, x)
-            if node in alone:
-                root = comp.find(node_of.get(y, y))
-                if root != node:
-                    chances[node][root] = max(_probability(w), chances[node].get(root, 0.0))
+            candidates[node_of.get(x, x)].append((node_of.get(y, y), _probability(w)))
     joined = 0
-    for node, by_root in sorted(chances.items()):
+    for node in sorted({node_of.get(r, r) for r in records}):
+        if comp.find(node) != node or comp.size(node) > 1 or node not in candidates:
+            continue  # joined by clustering, or by this pass already
+        mark = comp.marks.get(node, Markers())
+        by_root: dict[int, float] = {}
+        for other, p in candidates[node]:
+            root = comp.find(other)
+            if root != node and comp.marks.get(root, Markers()).compatible(mark):
+                by_root[root] = max(p, by_root.get(root, 0.0))
         if sum(by_root.values()) < threshold:
             continue
-        seen = {r: comp.last_seen(r, last_seen) for r in by_root}
-        target = max(by_root, key=lambda r: (seen[r], by_root[r], -r))
-        if comp.union(node, target):
-            joined += 1
+        target = max(by_root, key=lambda r: (comp.last_seen(r, last_seen), by_root[r], -r))
+        joined += comp.union(node, target)
     return joined
 
 

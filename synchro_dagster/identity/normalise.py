@@ -80,7 +80,9 @@ def clean(expr: pl.Expr) -> pl.Expr:
     single spaces only (hyphens and apostrophes split). Python per value: apply it to distinct
     spellings."""
     return (
-        expr.map_batches(_ascii, return_dtype=pl.String)
+        # symbols are not letters of a name: anyascii would spell them (° -> "deg", € -> "EUR")
+        expr.str.replace_all(r"[^\p{L}\p{M}]+", " ")
+        .map_batches(_ascii, return_dtype=pl.String)
         .str.to_uppercase()
         .str.replace_all(r"[^A-Z]+", " ")
         .str.strip_chars()

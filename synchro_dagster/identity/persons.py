@@ -13,7 +13,7 @@ import json
 import math
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 import duckdb
@@ -253,6 +253,8 @@ def territory_model(
     if not rows or records.height >= REESTIMATE_GROWTH * rows[-1][1]:
         latest = records.sort("record_id").tail(TRAINING_RECORDS_MAX)
         estimated = estimate(latest, load_model())
+        if estimated is not None:  # growth is judged on the history, not the capped sample
+            estimated = replace(estimated, records=records.height)
         if estimated is not None and estimated.accepted:
             model_from, model = month, estimated.model
     return model, estimated, model_from

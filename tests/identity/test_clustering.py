@@ -46,10 +46,69 @@ def test_an_equal_fit_joins_the_candidate_seen_last_and_never_chains_the_two():
     unsure, left = ambiguous(edges, {}, marks, [10], last_seen=SEEN)
     assert unsure == {10: True} and left == [(10, 2, 12.0)]
     ties, left = ambiguous(edges, {}, marks, [10], last_seen={1: SEEN[1], 2: SEEN[1]})
-    assert ties == {10: False} and len(left) == 1
+    assert ties == {10: False} and left == [(10, 1, 12.0)]  # a tie: the oldest id
+
+
+def test_household_context_settles_an_equal_fit_whatever_was_seen_last():
+    marks = {1: DATED_85, 2: DATED_90}
+    edges = [(10, 1, 12.0), (10, 2, 12.0)]
+    unsure, left = ambiguous(edges, {}, marks, [10], lambda r, c: {1}, SEEN)
+    assert unsure == {} and left == [(10, 1, 12.0)]
+
+
+def test_two_candidates_that_may_be_one_person_are_not_ambiguous():
+    edges = [(10, 1, 12.0), (10, 2, 12.0)]
+    unsure, left = ambiguous(edges, {}, {1: DATED_85, 2: DATED_85}, [10], last_seen=SEEN)
+    assert unsure == {} and left == edges
+
+
+def test_two_weak_pairs_to_one_person_count_once():
+    comp = Components({1: DATED_85, 2: DATED_90})
+    comp.union(1, 3)
+    weak = [(10, 1, weight(0.5)), (10, 3, weight(0.45))]
+    assert one_of_several(comp, weak, {}, [10], SEEN) == 0
+
+
+def test_a_record_joined_earlier_in_the_pass_is_not_alone_any_more():
+    comp = Components({1: DATED_85, 2: DATED_90})
+    # 10 joins 2 (seen last); then 11's two weak pairs, to 10 and to 2, point to one person:
+    # counted once they do not add up
+    weak = [(10, 1, weight(0.5)), (10, 2, weight(0.45)), (11, 10, weight(0.5)), (11, 2, 0.1)]
+    assert one_of_several(comp, weak, {}, [10, 11], SEEN) == 1
+    assert comp.find(10) == comp.find(2) != comp.find(11)
+
+
+def test_a_candidate_whose_dates_say_another_person_is_not_counted():
+    record = Markers(dates=frozenset({"d90"}), near=frozenset({"n90"}), years=frozenset({"y90"}))
+    comp = Components({1: DATED_85, 2: DATED_85, 10: record})
+    weak = [(10, 1, weight(0.5)), (10, 2, weight(0.45))]
+    assert one_of_several(comp, weak, {}, [10], SEEN) == 0
 
 
 def test_a_clearly_better_candidate_is_not_ambiguous():
     edges = [(10, 1, 15.0), (10, 2, 12.0)]
     unsure, left = ambiguous(edges, {}, {1: DATED_85, 2: DATED_90}, [10], last_seen=SEEN)
     assert unsure == {} and left == edges
+
+
+def test_birth_dates_agree_as_a_typing_accident_does_in_markers_and_in_pairs():
+    """Markers (clusters) and scored_pairs' dates_agree (pairs) judge dates alike: same date,
+    swapped, or one field apart; two full dates of one year but another day and month are two
+    persons."""
+    import polars as pl
+    from stagekit import KEY, identities
+
+    from synchro_dagster.identity.linkage import markers, scored_pairs
+    from synchro_dagster.identity.tokens import tokenise
+
+    born = [date(1985, 3, 2), date(1985, 3, 21), date(1985, 2, 3), date(1985, 7, 19)]
+    records = tokenise(
+        identities([("DIALLO", "Mamadou", b, f"G{i}") for i, b in enumerate(born)]), KEY
+    ).with_row_index("record_id", offset=1)
+    records = records.with_columns(
+        pl.col("record_id").cast(pl.Int64), sex=pl.lit("M"), age_band=pl.lit(None, pl.String)
+    )
+    marks = markers(records)
+    assert [marks[1].compatible(marks[i]) for i in (2, 3, 4)] == [True, True, False]
+    pairs = scored_pairs(records, threshold=1e-9).filter(pl.col("a") == 1).sort("b")
+    assert pairs["dates_agree"].to_list() == [True, True, False]

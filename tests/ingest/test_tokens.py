@@ -241,6 +241,8 @@ def test_phonetic_tokens_meet_across_spellings():
         ("Lætitia Œillet", "LAETITIA OEILLET"),
         ("NGUYỄN", "NGUYEN"),
         ("Çelik", "CELIK"),
+        ("Dupont N°2", "DUPONT N"),
+        ("😀 Marie", "MARIE"),
     ],
 )
 def test_letters_unicode_does_not_decompose_are_transliterated(typed, expected):
@@ -251,3 +253,15 @@ def test_letters_unicode_does_not_decompose_are_transliterated(typed, expected):
 def test_a_transliterated_name_meets_its_ascii_spelling():
     t = tokenise(people(("Wałęsa", "Łukasz", None), ("WALESA", "LUKASZ", None)), KEY)
     assert t["tok_last"].n_unique() == 1 and t["tok_first"].n_unique() == 1
+
+
+def _near(*born: date) -> list[set[str]]:
+    t = tokenise(people(*((f"N{i}", "A", b) for i, b in enumerate(born))), KEY)
+    return [set(v.split()) if v else set() for v in t["tok_dob_near"]]
+
+
+def test_full_dates_one_field_apart_share_one_near_token_and_others_none():
+    same_month, another_day, other = _near(date(1985, 3, 2), date(1985, 3, 21), date(1986, 4, 2))
+    assert len(same_month & another_day) == 1  # year and month
+    assert not same_month & other  # year and month differ: only the day agrees
+    assert len(_near(date(1985, 3, 2), date(1986, 3, 2))[0] & _near(date(1986, 3, 2))[0]) == 1

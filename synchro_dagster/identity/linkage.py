@@ -50,6 +50,8 @@ for noisy in ("splink", "splink.internals"):
 # the saved model leaves a few m values at Splink's defaults on purpose (levels the training
 # data never showed): Splink's warning about it, at every predict(), says nothing new
 logging.getLogger("splink.internals.linker").setLevel(logging.ERROR)
+# likewise EM's note on those levels, at every re-estimation on a territory
+logging.getLogger("splink.internals.expectation_maximisation").setLevel(logging.ERROR)
 
 
 def _swapped(a: str, b: str) -> str:

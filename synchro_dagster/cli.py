@@ -127,6 +127,8 @@ TAGS = {"synchro/origin": "cli"}
 
 def run_months(data_dir: Path, months: list[date]) -> int:
     """Runs the monthly job for each month in order; stops at the first failure (0 if all ok)."""
+    from synchro_dagster import warehouse
+    from synchro_dagster.ingest.store import WrongKeyError, check_key
     from synchro_dagster.settings import (
         SETTINGS_FILE,
         MissingKeyError,
@@ -136,8 +138,11 @@ def run_months(data_dir: Path, months: list[date]) -> int:
 
     settings = Settings.from_env(data_dir)
     try:
-        pseudonymisation_key(settings)
-    except MissingKeyError as exc:
+        key = pseudonymisation_key(settings)
+        if settings.warehouse_path.exists():
+            with warehouse.read_only(settings.warehouse_path) as conn:
+                check_key(conn, key, record=False)
+    except (MissingKeyError, WrongKeyError) as exc:
         print(exc, file=sys.stderr)
         return 1
     if not months:

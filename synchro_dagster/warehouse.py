@@ -62,6 +62,20 @@ _AGE_BANDS = ("0_17", "18_24", "25_34", "35_44", "45_54", "55_64")
 
 _TABLES = (
     Table(
+        "lineage.key_fingerprint",
+        "one row: the fingerprint of the pseudonymisation key the warehouse was built with",
+        (
+            _c(
+                "fingerprint",
+                "VARCHAR",
+                "HMAC of a constant under the key: not the key",
+                "NOT NULL",
+            ),
+            _c("recorded_at", "TIMESTAMP", "", "NOT NULL"),
+        ),
+        by_month=False,
+    ),
+    Table(
         "lineage.files",
         "one row per partner file ingested for a source-month",
         (

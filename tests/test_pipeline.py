@@ -373,3 +373,17 @@ def test_identity_train_saves_a_model_with_its_provenance(ran, tmp_path):
         if lv.get("label_for_charts", "").startswith("Exact match")
     )
     assert exact_dob["m_probability"] > 10 * exact_dob["u_probability"]  # it learned something
+
+
+def test_a_run_with_another_key_is_refused_at_once_and_changes_nothing(ran, capsys, monkeypatch):
+    """Tokens under another key link to no one: the run must not start (issue 14, §5)."""
+    path = ran / "warehouse" / "synchro.duckdb"
+    with warehouse.read_only(path) as conn:
+        before = conn.execute("SELECT count(*) FROM identity.person_links").fetchall()
+    monkeypatch.setenv("SYNCHRO_PSEUDONYMISATION_KEY", "another-key-" + "fedcba9876543210" * 3)
+    assert run_months(ran, MONTHS) == 1
+    err = capsys.readouterr().err
+    assert "another pseudonymisation key" in err and "Nothing was read or written" in err
+    with warehouse.read_only(path) as conn:
+        assert conn.execute("SELECT count(*) FROM identity.person_links").fetchall() == before
+        assert conn.execute("SELECT count(*) FROM lineage.key_fingerprint").fetchall() == [(1,)]

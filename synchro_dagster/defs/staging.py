@@ -29,7 +29,12 @@ from synchro_dagster.ingest.checks import (
 )
 from synchro_dagster.ingest.errors import FileRejected
 from synchro_dagster.ingest.stage import delivered_files, sha256_of, stage_month
-from synchro_dagster.ingest.store import registered_files, write_source_month
+from synchro_dagster.ingest.store import (
+    WrongKeyError,
+    check_key,
+    registered_files,
+    write_source_month,
+)
 from synchro_dagster.settings import Settings, pseudonymisation_key
 from synchro_dagster.sources import all_sources
 from synchro_dagster.sources.spec import Source
@@ -91,6 +96,10 @@ def staging_asset(source: Source, partitions: dg.PartitionsDefinition) -> dg.Ass
         files = delivered_files(landing, source, month)
         delivered = {(p.relative_to(landing).as_posix(), sha256_of(p)) for p in files}
         with warehouse.connect(synchro.warehouse_path) as conn:
+            try:
+                check_key(conn, pseudonymisation_key(synchro))
+            except WrongKeyError as wrong:
+                raise dg.Failure(description=str(wrong)) from None
             if not files or delivered == registered_files(conn, source.id, month):
                 why = "no file delivered" if not files else "identical re-delivery"
                 context.log.info(f"{source.id} {month:%Y-%m}: {why}; staged data left as it was.")

@@ -13,7 +13,40 @@ import duckdb
 import polars as pl
 
 from synchro_dagster import warehouse
+from synchro_dagster.identity.tokens import keyed
 from synchro_dagster.ingest.stage import StagedMonth
+
+
+class WrongKeyError(RuntimeError):
+    """The key given is not the one the warehouse's tokens were made with."""
+
+
+def key_fingerprint(key: bytes) -> str:
+    """A keyed hash of a constant: tells two keys apart, says nothing of either."""
+    return keyed(key, "fingerprint", "synchro warehouse")[:16]
+
+
+def check_key(conn: duckdb.DuckDBPyConnection, key: bytes, record: bool = True) -> None:
+    """Refuses a key other than the one the warehouse was built with (tokens under another key
+    link to nothing: every person would look new); the first key is recorded (`record`)."""
+    if record:
+        warehouse.ensure(conn, "lineage.key_fingerprint")
+    elif "lineage.key_fingerprint" not in warehouse.existing_tables(conn, "lineage"):
+        return
+    rows = conn.execute("SELECT fingerprint, recorded_at FROM lineage.key_fingerprint").fetchall()
+    if not rows and record:
+        conn.execute(
+            "INSERT INTO lineage.key_fingerprint VALUES (?, current_timestamp)",
+            [key_fingerprint(key)],
+        )
+    elif rows and rows[0][0] != key_fingerprint(key):
+        raise WrongKeyError(
+            "This warehouse was built with another pseudonymisation key (the one in use since "
+            f"{rows[0][1]:%d/%m/%Y}). Records tokenised with this key would link to no one: "
+            "every person would look new. Nothing was read or written. Set the key the "
+            "warehouse was built with (SYNCHRO_PSEUDONYMISATION_KEY or the key file); keys "
+            "change only by a rotation that re-keys the warehouse."
+        )
 
 
 def registered_files(

@@ -91,7 +91,11 @@ _TABLES = (
             _c("rows_quarantined", "INTEGER", "", "NOT NULL"),
             _c("rows_ignored", "INTEGER", "blank, title, total and comment rows", "NOT NULL"),
             _c("columns_found", "VARCHAR[]", "canonical fields the header provided"),
-            _c("columns_unmapped", "VARCHAR[]", "partner headers the source does not use"),
+            _c(
+                "columns_unmapped",
+                "VARCHAR[]",
+                "partner columns the source does not use: position and keyed hash of the title",
+            ),
             _c("run_id", "VARCHAR", "Dagster run that ingested it"),
             _c("loaded_at", "TIMESTAMP", "", "NOT NULL"),
         ),

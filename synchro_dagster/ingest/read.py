@@ -37,7 +37,7 @@ class RawTable:
     sheet: str | None
     header_row: int  # as a person sees it (1-based)
     headers: dict[str, str]  # canonical field -> header text as the partner wrote it
-    unmapped_headers: list[str]
+    unmapped_headers: list[tuple[int, str]]  # (column, 1-based; title): in memory only
     frame: pl.DataFrame
     rows_ignored: int  # blank, title, total and comment rows below the header
 
@@ -192,13 +192,13 @@ def _locate(
     index = source.header_index()
     header = grid.row(header_at)
     positions: dict[str, str] = {}  # canonical field -> grid column
-    unmapped: list[str] = []
-    for column, cell in zip(grid.columns, header, strict=True):
+    unmapped: list[tuple[int, str]] = []
+    for place, (column, cell) in enumerate(zip(grid.columns, header, strict=True), start=1):
         if not cell:
             continue
         name = index.get(normalise_label(cell))
         if name is None or name in positions:
-            unmapped.append(cell.strip())
+            unmapped.append((place, cell.strip()))
         else:
             positions[name] = column
     for alternatives in source.required:

@@ -16,11 +16,11 @@ from pathlib import Path
 import pandera.polars as pa
 import polars as pl
 
-from synchro_dagster.identity.tokens import TOKEN_COLUMNS, tokenise
+from synchro_dagster.identity.tokens import TOKEN_COLUMNS, keyed, tokenise
 from synchro_dagster.ingest.canonical import canonical, month_end
 from synchro_dagster.ingest.errors import FileRejected
 from synchro_dagster.ingest.read import read_table
-from synchro_dagster.sources.spec import Source
+from synchro_dagster.sources.spec import Source, normalise_label
 
 PERIOD_MIN_ROWS = 5  # below this many dated rows, a file's period is not judged
 
@@ -93,6 +93,13 @@ def delivered_files(landing: Path, source: Source, month: date) -> list[Path]:
     )
 
 
+def unused_column(place: int, title: str, key: bytes) -> str:
+    """A partner column the source does not use, as lineage keeps it: its position and a keyed
+    hash of its title — a title can hold a person's name or phone number, so it is never
+    stored; the same title in the next delivery gives the same hash, so a change is seen."""
+    return f"column {place} #{keyed(key, 'header', normalise_label(title))[:12]}"
+
+
 def stage_month(
     landing: Path, source: Source, month: date, key: bytes, files: list[Path] | None = None
 ) -> StagedMonth:
@@ -106,7 +113,10 @@ def stage_month(
         raw = read_table(path, source)
         report.sheet, report.header_row = raw.sheet, raw.header_row
         report.rows_read, report.rows_ignored = raw.frame.height, raw.rows_ignored
-        report.headers, report.unmapped_headers = sorted(raw.headers), raw.unmapped_headers
+        report.headers = sorted(raw.headers)
+        report.unmapped_headers = [
+            unused_column(n, title, key) for n, title in raw.unmapped_headers
+        ]
         frames.append(
             raw.frame.with_columns(
                 pl.lit(report.sha256).alias("file_sha256"),

@@ -82,7 +82,7 @@ def test_header_found_below_a_title_block(tmp_path):
     assert raw.frame["row_number"].to_list() == [5, 7]  # the rows a person sees
     assert raw.frame["last_name"].to_list() == ["Lefèvre", "N'DIAYE"]
     assert raw.rows_ignored == 2  # the blank row and the totals line
-    assert raw.unmapped_headers == ["Motif"]
+    assert raw.unmapped_headers == [(7, "Motif")]
 
 
 def test_header_found_below_a_title_block_in_a_csv(tmp_path):
@@ -253,3 +253,17 @@ def test_siao_codes_by_their_number(label, code):
 def test_labels_match_whatever_case_accents_and_spacing(label, code):
     mapping = get("siao_urgence").values["situation"]
     assert pl.DataFrame({"s": [label]}).select(code_lookup(pl.col("s"), mapping))["s"][0] == code
+
+
+def test_an_unused_column_title_is_kept_as_its_position_and_a_keyed_hash(tmp_path):
+    """A title can be personal data ("Dupont Jean 06 12 34 56 78"): lineage never holds it."""
+    from filekit import landing_folder, stage_file
+
+    title = "Dupont Jean 06 12 34 56 78"
+    sheet = [(1, URGENCE_HEADER + [title]), (2, URGENCE_ROWS[0] + ["x"])]
+    write_xlsx(path := landing_folder(tmp_path, "siao_urgence") / "115.xlsx", sheet)
+    (report,) = stage_file(path, "siao_urgence").files
+    (kept,) = report.unmapped_headers
+    assert kept.startswith("column 7 #") and "Dupont" not in kept and "06" not in kept
+    write_xlsx(path, [(1, URGENCE_HEADER + [title.upper()]), (2, URGENCE_ROWS[1] + ["y"])])
+    assert stage_file(path, "siao_urgence").files[0].unmapped_headers == [kept]  # drift is seen

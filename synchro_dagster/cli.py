@@ -107,8 +107,9 @@ def parser() -> argparse.ArgumentParser:
 
 def prepare_dagster_home(data_dir: Path) -> Path:
     """DIR/dagster_home with the package's dagster.yaml; DAGSTER_HOME points at it."""
-    home = data_dir.resolve() / "dagster_home"
-    home.mkdir(parents=True, exist_ok=True)
+    from synchro_dagster.settings import private_dir
+
+    home = private_dir(data_dir.resolve() / "dagster_home")
     if not (home / "dagster.yaml").exists():
         (home / "dagster.yaml").write_text(TEMPLATE.read_text(encoding="utf-8"), encoding="utf-8")
     os.environ["DAGSTER_HOME"] = str(home)

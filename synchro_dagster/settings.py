@@ -114,11 +114,19 @@ def pseudonymisation_key(settings: Settings) -> bytes:
     return value.encode("utf-8")
 
 
+def private_dir(path: Path) -> Path:
+    """A directory only its owner may enter (warehouse, Dagster home, secrets): what is inside
+    is person-level data or a key."""
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
 def create_demo_key(path: Path) -> bool:
     """Writes a throw-away key (mode 0600) if none exists; True if it was created."""
     if path.exists():
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(secrets.token_hex(32) + "\n")

@@ -384,13 +384,14 @@ def ensure(conn: duckdb.DuckDBPyConnection, *names: str) -> None:
         spec = table(name)
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {spec.schema}")
         conn.execute(spec.ddl())
-        conn.execute(f"COMMENT ON TABLE {name} IS {_quoted(spec.grain)}")
+        conn.execute(f"COMMENT ON TABLE {name} IS {quoted(spec.grain)}")
         for column in spec.columns:
             if column.comment:
-                conn.execute(f"COMMENT ON COLUMN {name}.{column.name} IS {_quoted(column.comment)}")
+                conn.execute(f"COMMENT ON COLUMN {name}.{column.name} IS {quoted(column.comment)}")
 
 
-def _quoted(text: str) -> str:
+def quoted(text: str) -> str:
+    """A SQL string literal (a path into ATTACH, which takes no parameter)."""
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -458,8 +459,9 @@ _LOCK_RETRIES = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
 
 @contextmanager
 def connect(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The pipeline's read-write connection (one writer at a time), closed whatever happens."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """The pipeline's read-write connection (one writer at a time), closed whatever happens;
+    the warehouse and its directory are its owner's only."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # an existing folder is left as is
     for wait in (*_LOCK_RETRIES, None):
         try:
             conn = duckdb.connect(str(path))
@@ -468,6 +470,7 @@ def connect(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
             if wait is None:
                 raise
             time.sleep(wait)
+    path.chmod(0o600)
     try:
         yield conn
     finally:

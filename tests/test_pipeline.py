@@ -387,3 +387,22 @@ def test_a_run_with_another_key_is_refused_at_once_and_changes_nothing(ran, caps
     with warehouse.read_only(path) as conn:
         assert conn.execute("SELECT count(*) FROM identity.person_links").fetchall() == before
         assert conn.execute("SELECT count(*) FROM lineage.key_fingerprint").fetchall() == [(1,)]
+
+
+def test_person_level_files_are_their_owners_only(ran):
+    """The warehouse, the Dagster home and the key are not readable by other users."""
+    import stat
+
+    def mode(path: Path) -> int:
+        return stat.S_IMODE(path.stat().st_mode)
+
+    assert mode(ran / "warehouse" / "synchro.duckdb") == 0o600
+    assert mode(ran / "warehouse") == 0o700
+    assert mode(ran / "dagster_home") == 0o700
+
+
+def test_a_data_directory_whose_path_holds_a_quote_publishes_its_snapshot(ran, tmp_path):
+    target = tmp_path / "l'observatoire" / "analytics.duckdb"
+    with duckdb.connect(str(ran / "warehouse" / "synchro.duckdb")) as conn:  # as the asset does
+        counts = publish_snapshot(conn, target)
+    assert target.exists() and counts["marts.indicators"] > 0

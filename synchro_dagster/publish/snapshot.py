@@ -32,7 +32,7 @@ def publish_snapshot(conn: duckdb.DuckDBPyConnection, target: Path) -> dict[str,
     partial.unlink(missing_ok=True)
     existing = set(warehouse.existing_tables(conn))
     counts = {}
-    conn.execute(f"ATTACH '{partial}' AS snapshot")
+    conn.execute(f"ATTACH {warehouse.quoted(str(partial))} AS snapshot")
     try:
         for name in SNAPSHOT_TABLES:
             if name not in existing:

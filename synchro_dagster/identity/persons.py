@@ -124,12 +124,13 @@ def link_month(conn: duckdb.DuckDBPyConnection, month: date) -> MonthIdentity:
     for rid, seen in records.select("record_id", "month").iter_rows():
         last_seen[node_of[rid]] = max(seen, last_seen.get(node_of[rid], seen))
     pairs, weak = split_by_strength(edges)
+    previous = _previous_households(conn, month)
     unsure, edges_left = ambiguous(
         pairs,
         node_of,
         node_marks,
         new["record_id"].to_list(),
-        _household_context(conn, month, records, pairs, node_of, offset),
+        _household_context(previous, month, records, pairs, node_of, offset),
         last_seen,
     )
     comp = Components(node_marks)
@@ -186,13 +187,25 @@ def link_month(conn: duckdb.DuckDBPyConnection, month: date) -> MonthIdentity:
         conn,
         month,
         new.drop("person_id").join(result.links.select("record_key", "person_id"), on="record_key"),
+        previous,
     )
     result.churn.update(household_churn)
     return result
 
 
+def _previous_households(conn: duckdb.DuckDBPyConnection, month: date) -> dict[int, int]:
+    """person_id -> the household it was last in, before this month."""
+    return dict(
+        conn.execute(
+            "SELECT person_id, arg_max(household_id, month) FROM identity.households "
+            "WHERE month < ? GROUP BY person_id",
+            [month],
+        ).fetchall()
+    )
+
+
 def _household_context(
-    conn: duckdb.DuckDBPyConnection,
+    home: dict[int, int],
     month: date,
     records: pl.DataFrame,
     pairs: list[tuple[int, int, float]],
@@ -202,13 +215,6 @@ def _household_context(
     """For a record that fits several known persons: the ones living in a household (as known
     before this month) with a companion of the record, a person listed with it in this month's
     partner household, known already or by the best pair it has with a known person."""
-    home = dict(
-        conn.execute(
-            "SELECT person_id, arg_max(household_id, month) FROM identity.households "
-            "WHERE month < ? GROUP BY person_id",
-            [month],
-        ).fetchall()
-    )
     listed = records.filter(pl.col("month") == month, pl.col("household_token").is_not_null())
     together: dict[str, set[int]] = defaultdict(set)
     token_of: dict[int, str] = {}
@@ -281,7 +287,7 @@ def _apply_corrections(
 
 
 def _households(
-    conn: duckdb.DuckDBPyConnection, month: date, records: pl.DataFrame
+    conn: duckdb.DuckDBPyConnection, month: date, records: pl.DataFrame, previous: dict[int, int]
 ) -> tuple[pl.DataFrame, list[tuple[int, int]], dict[tuple[str, str], int]]:
     """Persons seen together in a partner household this month form one household, with the
     persons of their previous household seen apart this month (unless declared alone now);
@@ -297,13 +303,6 @@ def _households(
     ):
         for pid in group[1:]:
             comp.union(group[0], pid)
-    previous = dict(
-        conn.execute(
-            "SELECT person_id, arg_max(household_id, month) FROM identity.households "
-            "WHERE month < ? GROUP BY person_id",
-            [month],
-        ).fetchall()
-    )
     # a person listed apart from the rest of their household this month (the SNE applicant
     # alone, a parent met by a street team, one adult at a day centre) is still one of them:
     # only a record declaring them alone now (a single-person composition or a household of

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 from datetime import date
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import duckdb
 import openpyxl
 import polars as pl
 import pytest
+from pipelinekit import MONTHS, copy, run
 
 from synchro_dagster import warehouse
 from synchro_dagster.cli import run_months
@@ -21,26 +21,6 @@ from synchro_dagster.observation.checks import (
 )
 from synchro_dagster.observation.lineage import LINEAGE
 from synchro_dagster.publish.snapshot import SNAPSHOT_TABLES, publish_snapshot
-from synchro_dagster.synthetic import generate
-
-MONTHS = [date(2025, 1, 1), date(2025, 2, 1), date(2025, 3, 1)]
-KEY = "test-key-" + "0123456789abcdef" * 3
-
-
-@pytest.fixture(scope="module")
-def territory(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data = tmp_path_factory.mktemp("data")
-    generate(data, MONTHS[0], len(MONTHS), households=150, seed=3)
-    return data
-
-
-@pytest.fixture(scope="module")
-def ran(territory: Path) -> Path:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SYNCHRO_PSEUDONYMISATION_KEY", KEY)
-        mp.setenv("SYNCHRO_FIRST_MONTH", "2025-01")
-        assert run_months(territory, MONTHS) == 0
-    return territory
 
 
 def query(data: Path, sql: str, params: list | None = None) -> list[tuple]:
@@ -123,31 +103,15 @@ def test_no_cleartext_name_or_birth_date_anywhere_under_data(ran):
 def test_rerun_of_the_same_files_changes_nothing(ran):
     before = staged_counts(ran)
     files_before = query(ran, "SELECT file_name, sha256, run_id FROM lineage.files ORDER BY 1")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SYNCHRO_PSEUDONYMISATION_KEY", KEY)
-        mp.setenv("SYNCHRO_FIRST_MONTH", "2025-01")
-        assert run_months(ran, MONTHS) == 0
+    assert run(ran, MONTHS) == 0
     assert staged_counts(ran) == before
     assert (
         query(ran, "SELECT file_name, sha256, run_id FROM lineage.files ORDER BY 1") == files_before
     )
 
 
-def _copy(data: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "data"
-    shutil.copytree(data, target, ignore=shutil.ignore_patterns("dagster_home"))
-    return target
-
-
-def _run(data: Path, months: list[date]) -> int:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SYNCHRO_PSEUDONYMISATION_KEY", KEY)
-        mp.setenv("SYNCHRO_FIRST_MONTH", "2025-01")
-        return run_months(data, months)
-
-
 def test_changed_redelivery_replaces_the_month(ran, tmp_path):
-    data = _copy(ran, tmp_path)
+    data = copy(ran, tmp_path)
     path = next((data / "landing" / "2025-02" / "hebergement").glob("chrs_*.xlsx"))
     wb = openpyxl.load_workbook(path)
     ws = wb.active
@@ -165,7 +129,7 @@ def test_changed_redelivery_replaces_the_month(ran, tmp_path):
 
     read_before, _ = read_and_staged()
     stock_before = _stocks(data)
-    assert _run(data, MONTHS[1:]) == 0  # `synchro run --months 2025-02:`
+    assert run(data, MONTHS[1:]) == 0  # `synchro run --months 2025-02:`
     read_after, staged_after = read_and_staged()
     assert read_after == read_before - 5
     assert (
@@ -278,7 +242,7 @@ def test_a_figure_traces_to_partner_files_with_one_query(ran):
 
 
 def test_the_analyst_snapshot_has_no_token_and_never_blocks_the_pipeline(ran, tmp_path):
-    data = _copy(ran, tmp_path)
+    data = copy(ran, tmp_path)
     snapshot = data / "published" / "analytics.duckdb"
     assert snapshot.stat().st_mode & 0o777 == 0o440
     with duckdb.connect(str(snapshot), read_only=True) as analyst:
@@ -307,7 +271,7 @@ def test_the_analyst_snapshot_has_no_token_and_never_blocks_the_pipeline(ran, tm
 def test_a_bad_file_fails_its_source_month_keeps_its_previous_state_and_spares_the_others(
     ran, tmp_path, capsys
 ):
-    data = _copy(ran, tmp_path)
+    data = copy(ran, tmp_path)
     previous = query(
         data, "SELECT count(*), min(file_sha256) FROM staging.sne WHERE month = ?", [MONTHS[1]]
     )
@@ -320,7 +284,7 @@ def test_a_bad_file_fails_its_source_month_keeps_its_previous_state_and_spares_t
     wb = openpyxl.load_workbook(maraudes)
     wb["Rencontres"].cell(20, 3).value = "NOUVEAU Contact"  # another source changes too
     wb.save(maraudes)
-    assert _run(data, [MONTHS[1]]) == 1
+    assert run(data, [MONTHS[1]]) == 1
     err = capsys.readouterr().err
     assert "sne_demandes_21_2025-02.csv" in err and "« NOM »" in err and "What to do" in err
     assert (
@@ -337,12 +301,10 @@ def test_a_bad_file_fails_its_source_month_keeps_its_previous_state_and_spares_t
     assert new_sha == hashlib.sha256(maraudes.read_bytes()).hexdigest()
 
 
-def test_missing_key_stops_the_run_and_says_how_to_set_one(
-    territory, tmp_path, capsys, monkeypatch
-):
+def test_missing_key_stops_the_run_and_says_how_to_set_one(ran, tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("SYNCHRO_PSEUDONYMISATION_KEY", raising=False)
     monkeypatch.setenv("SYNCHRO_PSEUDONYMISATION_KEY_FILE", str(tmp_path / "absent.key"))
-    assert run_months(territory, MONTHS) == 1
+    assert run_months(ran, MONTHS) == 1
     err = capsys.readouterr().err
     assert "SYNCHRO_PSEUDONYMISATION_KEY" in err and "secrets.token_hex" in err
 

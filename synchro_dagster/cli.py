@@ -100,6 +100,9 @@ def parser() -> argparse.ArgumentParser:
     doc = sub.add_parser("docs", help="write docs/indicators.md from the indicator definitions")
     doc.add_argument("--out", type=Path, default=Path("docs") / "indicators.md")
 
+    a = sub.add_parser("audit", help="print the audit trail (operations on personal data)")
+    a.add_argument("--data-dir", type=Path, default=Path("data"))
+
     h = sub.add_parser("prepare-home", help="create the Dagster instance folder for DIR")
     h.add_argument("--data-dir", type=Path, default=Path("data"))
     return p
@@ -336,6 +339,29 @@ def train_identity_model(data_dir: Path, model: Path | None = None) -> int:
     return 0
 
 
+def print_audit(data_dir: Path) -> int:
+    """The audit trail, oldest event first, as the DPO reads it."""
+    import duckdb
+
+    from synchro_dagster import warehouse
+    from synchro_dagster.privacy import audit
+    from synchro_dagster.settings import Settings
+
+    path = Settings.from_env(data_dir).warehouse_path
+    if not path.exists():
+        print(f"No warehouse at {path}: nothing was ever recorded.", file=sys.stderr)
+        return 1
+    try:
+        with warehouse.read_only(path) as conn:
+            events = audit.events(conn)
+    except duckdb.IOException:
+        print(f"{path} is being written by a run: try again when it ends.", file=sys.stderr)
+        return 1
+    print("\n".join(audit.table_lines(events)))
+    print(f"{len(events)} événement(s).")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "generate":
@@ -365,6 +391,8 @@ def main(argv: list[str] | None = None) -> int:
         args.out.write_text(markdown(), encoding="utf-8")
         print(f"Wrote {args.out}")
         return 0
+    if args.command == "audit":
+        return print_audit(args.data_dir)
     if args.command == "prepare-home":
         print(prepare_dagster_home(args.data_dir))
         return 0

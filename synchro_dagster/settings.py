@@ -85,6 +85,11 @@ class Settings:
         return self.data_dir / "dagster_home"
 
     @property
+    def audit_dir(self) -> Path:
+        """The audit trail's JSON-lines copy (`audit.events` is the table)."""
+        return self.data_dir / "audit"
+
+    @property
     def truth_dir(self) -> Path:
         return self.data_dir / "truth"
 

@@ -38,6 +38,7 @@ class Table:
     columns: tuple[Column, ...]
     subject: tuple[str, ...] = ()  # columns that identify a person or a household
     by_month: bool = True  # False: the whole table is replaced at each write
+    append_only: bool = False  # rows are only ever inserted: no write replaces or deletes them
 
     @property
     def schema(self) -> str:
@@ -263,6 +264,30 @@ _TABLES = (
         subject=("household_id", "file_sha256", "row_number"),
     ),
     Table(
+        "audit.events",
+        "one row per operation on personal data (rights request, retention run, correction, key "
+        "change, snapshot publication): append-only, never purged by retention (it holds no "
+        "person-level data: counts only)",
+        (
+            _c("recorded_at", "TIMESTAMP", "local time of the operation", "NOT NULL"),
+            _c(
+                "kind",
+                "VARCHAR",
+                "what was done, e.g. rights.oppose, retention, key_rotation, snapshot",
+                "NOT NULL",
+            ),
+            _c("actor", "VARCHAR", "OS user who ran it", "NOT NULL"),
+            _c(
+                "request_ref",
+                "VARCHAR",
+                "the SIAO's own register reference of the request (never an identity)",
+            ),
+            _c("counts", "VARCHAR", "JSON object of counts and months: no identity, no token"),
+        ),
+        by_month=False,
+        append_only=True,
+    ),
+    Table(
         "marts.indicators",
         "one row per month, indicator and dimension (null for the total, else name=value)",
         (
@@ -404,6 +429,8 @@ def replace_month(
     """Replaces the month (only `source`'s rows, if given) in each table by its new rows — a
     DataFrame or the name of a relation on `conn` — in one transaction; a table that is not
     `by_month` is replaced whole. Returns the rows written per table."""
+    if append_only := [name for name in rows if table(name).append_only]:
+        raise ValueError(f"{', '.join(append_only)}: append-only, rows are never replaced")
     ensure(conn, *rows)
     relations: dict[str, str] = {}
     registered: list[str] = []

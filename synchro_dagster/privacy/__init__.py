@@ -1,0 +1,1 @@
+"""Data subjects' rights, retention and the audit trail (GDPR operations)."""

@@ -5,6 +5,7 @@ from synchro_dagster.sources.spec import FileKind, Source, StagedRecord
 
 SOURCE = Source(
     id="accueils_jour",
+    label="Accueils de jour",
     partner="Day centres (La Passerelle, Point Accueil Solidarité)",
     description="One row per visit; each centre keeps its own workbook, several files a month.",
     owner="team:observatoire",

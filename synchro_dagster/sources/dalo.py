@@ -12,6 +12,7 @@ class DaloRecord(StagedRecord):
 
 SOURCE = Source(
     id="dalo",
+    label="Commission de médiation DALO",
     partner="Commission de médiation DALO (Côte-d'Or)",
     description="Open recourses of the month with the commission's decision and the rehousing "
     "date; one row per recourse (the applicant).",

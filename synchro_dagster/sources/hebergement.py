@@ -16,6 +16,7 @@ class HebergementRecord(StagedRecord):
 
 SOURCE = Source(
     id="hebergement",
+    label="Hébergement (CHU, hôtel, CHRS, CADA/HUDA)",
     partner="Shelter and hotel providers (CHU, plateforme hôtelière, CHRS, CADA/HUDA)",
     description="One workbook per provider, each with its own headers: occupants of the month "
     "with entry date, and exits with their destination.",

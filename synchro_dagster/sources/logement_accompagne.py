@@ -15,6 +15,7 @@ class LogementAccompagneRecord(StagedRecord):
 
 SOURCE = Source(
     id="logement_accompagne",
+    label="Logement accompagné et Logement d'abord",
     partner="Adapted housing operators and the Housing First programme",
     description="Entries, present households and exits of IML sublets, pensions de famille, "
     "résidences sociales and Un chez-soi d'abord.",

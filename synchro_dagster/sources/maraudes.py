@@ -12,6 +12,7 @@ class MaraudesRecord(StagedRecord):
 
 SOURCE = Source(
     id="maraudes",
+    label="Maraudes",
     partner="Street outreach teams (Samu social, Croix-Rouge, équipe de rue)",
     description="Hand-kept table of the month's encounters: a title block above the header, "
     "'NOM Prénom' in one column, an estimated age more often than a birth date.",

@@ -18,6 +18,7 @@ class SiaoInsertionRecord(StagedRecord):
 
 SOURCE = Source(
     id="siao_insertion",
+    label="SIAO insertion (SI-SIAO)",
     partner="SIAO — SI-SIAO national tool, insertion module",
     description="Open insertion requests of the month: orientation, admission, exit; one row per "
     "person of the request's group (fiche groupe).",

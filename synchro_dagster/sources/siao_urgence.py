@@ -13,6 +13,7 @@ class SiaoUrgenceRecord(StagedRecord):
 
 SOURCE = Source(
     id="siao_urgence",
+    label="115 (SI-SIAO urgence)",
     partner="115 emergency line — SI-SIAO urgence module",
     description="Every shelter request of the month to the 115 and its answer ('demandes non "
     "pourvues' included); one row per person per request.",

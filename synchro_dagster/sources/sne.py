@@ -12,6 +12,7 @@ class SneRecord(StagedRecord):
 
 SOURCE = Source(
     id="sne",
+    label="Demande de logement social (SNE)",
     partner="Système national d'enregistrement de la demande de logement social (SNE)",
     description="Active demands of applicants without a home (SD, SQUAT, HOT, SH, CP…) and the "
     "month's radiations; one row per demand (the applicant).",

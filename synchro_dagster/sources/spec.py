@@ -124,6 +124,7 @@ class FileKind:
 @dataclass(frozen=True)
 class Source:
     id: str
+    label: str  # its short French name, as published tables and reports show it
     partner: str
     description: str
     owner: str

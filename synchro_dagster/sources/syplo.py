@@ -13,6 +13,7 @@ class SyploRecord(StagedRecord):
 
 SOURCE = Source(
     id="syplo",
+    label="Contingent préfectoral (SYPLO)",
     partner="Prefecture — SYPLO (contingent préfectoral)",
     description="Labelled priority households and their allocation; one row per household "
     "(the applicant), ISO dates, UTF-8.",

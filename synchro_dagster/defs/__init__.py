@@ -11,7 +11,12 @@ from synchro_dagster.defs.identity import identity_assets
 from synchro_dagster.defs.landing import landing_sensor, landing_specs
 from synchro_dagster.defs.marts import marts_assets
 from synchro_dagster.defs.partitions import monthly_partitions
-from synchro_dagster.defs.publish import analytics_snapshot, publish_after_monthly, publish_job
+from synchro_dagster.defs.publish import (
+    analytics_snapshot,
+    public_indicators,
+    publish_after_monthly,
+    publish_job,
+)
 from synchro_dagster.defs.staging import staging_assets
 from synchro_dagster.settings import Settings
 
@@ -26,6 +31,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             *identity_assets(partitions),
             *core_assets(partitions),
             *marts_assets(partitions),
+            public_indicators,
             analytics_snapshot,
         ],
         jobs=[job, publish_job],

@@ -1,4 +1,5 @@
-"""Publication: the analysts' snapshot, refreshed after every successful monthly run."""
+"""Publication: the public indicators and the analysts' snapshot, refreshed after every
+successful monthly run."""
 
 import dagster as dg
 
@@ -6,10 +7,52 @@ from synchro_dagster import warehouse
 from synchro_dagster.defs.common import OWNERS, code_version, failing_without_text
 from synchro_dagster.defs.core import HOUSEHOLD_EVENTS, HOUSEHOLD_MONTHS, PROVENANCE
 from synchro_dagster.defs.marts import INDICATORS
+from synchro_dagster.publish import public
 from synchro_dagster.publish.snapshot import SNAPSHOT_TABLES, publish_snapshot
 from synchro_dagster.settings import Settings
 
 SNAPSHOT = dg.AssetKey(["publish", "analytics_snapshot"])
+PUBLIC_INDICATORS = dg.AssetKey(["publish", "public_indicators"])
+
+
+@dg.asset(
+    key=PUBLIC_INDICATORS,
+    deps=[INDICATORS],
+    group_name="publish",
+    kinds={"csv", "parquet", "excel"},
+    owners=OWNERS,
+    code_version=code_version("synchro_dagster.publish.public"),
+    pool="duckdb",
+    description=(
+        "Grain: one row per month, indicator and dimension of marts.indicators, every month: "
+        "figures anyone may be handed. A non-zero cell under SYNCHRO_MIN_CELL households "
+        "(default 11) and durations on fewer households are secret (statut secret_primaire); "
+        "cells that would let a reader recompute one are secret too (secret_secondaire). "
+        "French labels. Files: data/published/public/indicators.csv (UTF-8, ';'), "
+        ".parquet, .xlsx."
+    ),
+)
+def public_indicators(
+    context: dg.AssetExecutionContext, synchro: dg.ResourceParam[Settings]
+) -> dg.MaterializeResult:
+    target = synchro.public_dir
+    with failing_without_text(
+        "The public indicators", f"The previous files in {target} are unchanged."
+    ):
+        with warehouse.read_only(synchro.warehouse_path) as conn:
+            cells = public.indicator_cells(conn)
+        table = public.public_table(cells, synchro.min_cell, synchro.lookback_months)
+        public.write_public(table, target, synchro.min_cell)
+    counts = public.status_counts(table)
+    context.log.info(f"Public indicators written to {target}: {counts}")
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(target)),
+            "min_cell": synchro.min_cell,
+            "cells": table.height,
+            **{f"cells_{status}": n for status, n in counts.items()},
+        }
+    )
 
 
 @dg.asset(
@@ -44,8 +87,9 @@ def analytics_snapshot(
 
 publish_job = dg.define_asset_job(
     "publish_job",
-    selection=[SNAPSHOT],
-    description="Refreshes the analysts' snapshot (after each successful monthly run).",
+    selection=[PUBLIC_INDICATORS, SNAPSHOT],
+    description="Refreshes the public indicators and the analysts' snapshot (after each "
+    "successful monthly run).",
 )
 
 
@@ -56,7 +100,8 @@ def publish_after_monthly(monthly: "dg.UnresolvedAssetJobDefinition") -> dg.Sens
         request_job=publish_job,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="After each successful run that computed indicators (the monthly job, a "
-        "re-delivery's runs, a backfill from the UI), refreshes publish/analytics_snapshot.",
+        "re-delivery's runs, a backfill from the UI), refreshes publish/public_indicators and "
+        "publish/analytics_snapshot.",
     )
     def _publish(context: dg.RunStatusSensorContext):
         run = context.dagster_run

@@ -38,7 +38,7 @@ def test_graph_snapshot(defs):
         [f"landing/{s}" for s in ids]
         + [f"staging/{s}" for s in ids]
         + downstream
-        + ["publish/analytics_snapshot"]
+        + ["publish/analytics_snapshot", "publish/public_indicators"]
     )
     checks = sorted(f"{c.asset_key.to_user_string()}:{c.name}" for c in graph.asset_check_keys)
     assert checks == sorted(
@@ -72,8 +72,9 @@ def test_graph_snapshot(defs):
         [f"staging/{s}" for s in ids] + downstream
     )
     publish = defs.resolve_job_def("publish_job")
-    assert [k.to_user_string() for k in publish.asset_layer.executable_asset_keys] == [
-        "publish/analytics_snapshot"
+    assert sorted(k.to_user_string() for k in publish.asset_layer.executable_asset_keys) == [
+        "publish/analytics_snapshot",
+        "publish/public_indicators",
     ]
     schedule = defs.resolve_schedule_def("monthly_schedule")
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 6 10 * *", "Europe/Paris")

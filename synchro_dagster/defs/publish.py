@@ -8,6 +8,7 @@ from synchro_dagster.defs.common import OWNERS, code_version, failing_without_te
 from synchro_dagster.defs.core import HOUSEHOLD_EVENTS, HOUSEHOLD_MONTHS, PROVENANCE
 from synchro_dagster.defs.marts import INDICATORS
 from synchro_dagster.publish import public
+from synchro_dagster.publish.disclosure import DisclosureError
 from synchro_dagster.publish.snapshot import SNAPSHOT_TABLES, publish_snapshot
 from synchro_dagster.settings import Settings
 
@@ -41,7 +42,10 @@ def public_indicators(
     ):
         with warehouse.read_only(synchro.warehouse_path) as conn:
             cells = public.indicator_cells(conn)
-        table = public.public_table(cells, synchro.min_cell, synchro.lookback_months)
+        try:
+            table = public.public_table(cells, synchro.min_cell, synchro.lookback_months)
+        except DisclosureError as error:  # its text names rules, never a value
+            raise dg.Failure(f"{error}. The previous files in {target} are unchanged.") from None
         public.write_public(table, target, synchro.min_cell)
     counts = public.status_counts(table)
     context.log.info(f"Public indicators written to {target}: {counts}")

@@ -176,6 +176,10 @@ def run_months(data_dir: Path, months: list[date]) -> int:
         print(f"[{i}/{len(months)}] {key} ...", end=" ", flush=True)
         run = launch(instance, defs, "monthly_job", key, TAGS, QUIET)
         seconds = time.perf_counter() - t0
+        # each partner's feedback, a failed month's first: a refused file is the partner's to fix
+        feedback = launch(instance, defs, "feedback_job", key, TAGS, QUIET)
+        if not feedback.is_success:
+            print(f"(partner feedback for {key} not written: see the run {feedback.run_id})")
         if not run.is_success:
             failed = failures(instance, run.run_id)
             print(f"FAILED ({seconds:.1f} s)")
@@ -186,17 +190,16 @@ def run_months(data_dir: Path, months: list[date]) -> int:
                 f"run (their flows depend on it). See the run {run.run_id} in the UI.",
                 file=sys.stderr,
             )
+            if feedback.is_success:
+                print(f"Partner feedback for {key}: {settings.feedback_dir}", file=sys.stderr)
             return 1
         print(f"ok ({seconds:.1f} s)")
     run = launch(instance, defs, "publish_job", None, TAGS, QUIET)
     if not run.is_success:
-        print(
-            "The public indicators and the analyst snapshot were not all refreshed: see the "
-            f"run {run.run_id} in the UI."
-        )
+        print(f"The analyst snapshot was not refreshed: see the run {run.run_id} in the UI.")
         return 1
-    print(f"Public indicators written: {settings.public_dir}")
     print(f"Analyst snapshot refreshed: {settings.snapshot_path}")
+    print(f"Partner feedback, one workbook per partner and month: {settings.feedback_dir}")
     return 0
 
 

@@ -102,6 +102,27 @@ _TABLES = (
         ),
     ),
     Table(
+        "lineage.refusals",
+        "one row per source-month whose delivery was refused, naming the file that stopped it "
+        "(the source-month's previous state stays; a later successful staging clears it)",
+        (
+            _c("source", "VARCHAR", "partner source", "NOT NULL"),
+            MONTH,
+            _c("file_name", "VARCHAR", "relative to the landing directory", "NOT NULL"),
+            _c("sha256", "VARCHAR", "of the refused file's bytes", "NOT NULL"),
+            _c(
+                "problem",
+                "VARCHAR",
+                "file problem code (ingest/errors.py FILE_PROBLEMS)",
+                "NOT NULL",
+            ),
+            _c("column_title", "VARCHAR", "the expected column concerned, if any"),
+            _c("detail", "VARCHAR", "what was found, for the data engineer (no cell value)"),
+            _c("run_id", "VARCHAR", "Dagster run that refused it"),
+            _c("refused_at", "TIMESTAMP", "", "NOT NULL"),
+        ),
+    ),
+    Table(
         "identity.person_links",
         "one row per staged record of the month, with its person id",
         (
@@ -299,12 +320,11 @@ _TABLES = (
     ),
     Table(
         "marts.indicator_definitions",
-        "one row per indicator: unit, definition (in English and French), dimensions, additive",
+        "one row per indicator: unit, definition, dimensions, additive",
         (
             _c("indicator", "VARCHAR"),
             _c("unit", "VARCHAR"),
             _c("definition", "VARCHAR"),
-            _c("definition_fr", "VARCHAR", "the definition in French (reports, public tables)"),
             _c("dimensions", "VARCHAR[]", "families of rows with dimension 'family=value'"),
             _c("additive", "BOOLEAN", "the parts of each dimension add up to the total"),
         ),
@@ -407,16 +427,13 @@ def ensure(conn: duckdb.DuckDBPyConnection, *names: str) -> None:
     for name in names:
         if name in present:
             continue
-        _create(conn, table(name))
-
-
-def _create(conn: duckdb.DuckDBPyConnection, spec: Table) -> None:
-    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {spec.schema}")
-    conn.execute(spec.ddl())
-    conn.execute(f"COMMENT ON TABLE {spec.name} IS {quoted(spec.grain)}")
-    for column in spec.columns:
-        if column.comment:
-            conn.execute(f"COMMENT ON COLUMN {spec.name}.{column.name} IS {quoted(column.comment)}")
+        spec = table(name)
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {spec.schema}")
+        conn.execute(spec.ddl())
+        conn.execute(f"COMMENT ON TABLE {name} IS {quoted(spec.grain)}")
+        for column in spec.columns:
+            if column.comment:
+                conn.execute(f"COMMENT ON COLUMN {name}.{column.name} IS {quoted(column.comment)}")
 
 
 def quoted(text: str) -> str:
@@ -432,8 +449,7 @@ def replace_month(
 ) -> dict[str, int]:
     """Replaces the month (only `source`'s rows, if given) in each table by its new rows — a
     DataFrame or the name of a relation on `conn` — in one transaction; a table that is not
-    `by_month` is replaced whole, re-created from its declaration (a column declared since
-    appears). Returns the rows written per table."""
+    `by_month` is replaced whole. Returns the rows written per table."""
     if append_only := [name for name in rows if table(name).append_only]:
         raise ValueError(f"{', '.join(append_only)}: append-only, rows are never replaced")
     ensure(conn, *rows)
@@ -451,13 +467,8 @@ def replace_month(
         conn.execute("BEGIN TRANSACTION")
         try:
             for name in rows:
-                spec = table(name)
-                if spec.by_month:
-                    where, params = _month_slice(month, source)
-                    conn.execute(f"DELETE FROM {name}{where}", params)
-                else:
-                    conn.execute(f"DROP TABLE {name}")
-                    _create(conn, spec)
+                where, params = _month_slice(table(name), month, source)
+                conn.execute(f"DELETE FROM {name}{where}", params)
                 if name in relations:
                     relation = relations[name]
                     conn.execute(f"INSERT INTO {name} BY NAME SELECT * FROM {relation}")
@@ -472,7 +483,9 @@ def replace_month(
     return counts
 
 
-def _month_slice(month: date, source: str | None) -> tuple[str, list[object]]:
+def _month_slice(spec: Table, month: date, source: str | None) -> tuple[str, list[object]]:
+    if not spec.by_month:
+        return "", []
     if source is None:
         return " WHERE month = ?", [month]
     return " WHERE month = ? AND source = ?", [month, source]

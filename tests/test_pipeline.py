@@ -3,24 +3,33 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import date
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import openpyxl
 import polars as pl
 import pytest
-from pipelinekit import MONTHS, copy, run
+from pipelinekit import KEY, MONTHS, copy, run
 
 from synchro_dagster import warehouse
 from synchro_dagster.cli import run_months
+from synchro_dagster.defs import build_definitions
+from synchro_dagster.defs.publish import FEEDBACK
 from synchro_dagster.indicators.build import balance_holds, parts_mismatches, stock_balance
+from synchro_dagster.ingest.stage import stage_month
+from synchro_dagster.ingest.store import write_source_month
 from synchro_dagster.observation.checks import (
     duplicate_household_months,
     untraced_household_months,
 )
 from synchro_dagster.observation.lineage import LINEAGE
+from synchro_dagster.publish.feedback import feedback_path
 from synchro_dagster.publish.snapshot import SNAPSHOT_TABLES, publish_snapshot
+from synchro_dagster.settings import Settings
+from synchro_dagster.sources import get
 
 
 def query(data: Path, sql: str, params: list | None = None) -> list[tuple]:
@@ -268,7 +277,7 @@ def test_the_analyst_snapshot_has_no_token_and_never_blocks_the_pipeline(ran, tm
     assert after == counts["marts.indicators"] < before[0][0]
 
 
-def test_a_bad_file_fails_its_source_month_keeps_its_previous_state_and_spares_the_others(
+def test_a_bad_file_fails_its_source_month_keeps_its_previous_state_spares_the_others_and_tells_its_partner(  # noqa: E501
     ran, tmp_path, capsys
 ):
     data = copy(ran, tmp_path)
@@ -276,13 +285,17 @@ def test_a_bad_file_fails_its_source_month_keeps_its_previous_state_and_spares_t
         data, "SELECT count(*), min(file_sha256) FROM staging.sne WHERE month = ?", [MONTHS[1]]
     )
     path = next((data / "landing" / "2025-02" / "sne").glob("*.csv"))
+    original = path.read_bytes()
     text = path.read_text(encoding="cp1252").splitlines()
     path.write_text(
         "\n".join([text[0].replace("NOM;", "NOM_FAMILLE;")] + text[1:]), encoding="cp1252"
     )  # the required column NOM renamed
     maraudes = next((data / "landing" / "2025-02" / "maraudes").glob("*.xlsx"))
     wb = openpyxl.load_workbook(maraudes)
-    wb["Rencontres"].cell(20, 3).value = "NOUVEAU Contact"  # another source changes too
+    ws = wb["Rencontres"]
+    ws.cell(20, 3).value = "NOUVEAU Contact"  # another source changes too
+    ws.delete_cols(5)  # its birth dates are no longer exported
+    ws.cell(5, ws.max_column + 1).value = "Contact DUPONT 0612345678"  # a column titled by a person
     wb.save(maraudes)
     assert run(data, [MONTHS[1]]) == 1
     err = capsys.readouterr().err
@@ -299,6 +312,76 @@ def test_a_bad_file_fails_its_source_month_keeps_its_previous_state_and_spares_t
         [MONTHS[1]],
     )[0][0]
     assert new_sha == hashlib.sha256(maraudes.read_bytes()).hexdigest()
+
+    # the partner whose file was refused gets its feedback all the same: which file, why, what to do
+    assert query(data, "SELECT source, file_name, problem, column_title FROM lineage.refusals") == [
+        ("sne", "2025-02/sne/sne_demandes_21_2025-02.csv", "missing_column", "NOM")
+    ]
+    feedback = data / "published" / "feedback"
+    sne = openpyxl.load_workbook(feedback_path(feedback, "sne", MONTHS[1]))
+    refused = list(sne["Fichiers refusés"].iter_rows(min_row=2, values_only=True))
+    assert refused == [
+        (
+            "sne_demandes_21_2025-02.csv",
+            "La colonne obligatoire « NOM » est absente.",
+            "Remettez la colonne avec son titre habituel « NOM ».",
+        )
+    ]
+    received = sorted(r[::2] for r in sne["Fichiers reçus"].iter_rows(min_row=2, values_only=True))
+    assert [(name, status) for name, status, *_ in received] == [
+        ("sne_demandes_21_2025-02.csv", "refusé"),  # the new file; the one staged before stays
+        (
+            "sne_demandes_21_2025-02.csv",
+            "version précédente, toujours en vigueur (la nouvelle a été refusée)",
+        ),
+    ]
+    to_do = [r[1] for r in sne["Synthèse"].iter_rows(values_only=True) if r[0] == "1."]
+    assert to_do and to_do[0].startswith("Renvoyer « sne_demandes_21_2025-02.csv »")
+    # the other partner hears of its changed columns, never of the title of the new one
+    columns = openpyxl.load_workbook(feedback_path(feedback, "maraudes", MONTHS[1]))["Colonnes"]
+    changes = dict(columns.iter_rows(min_row=2, values_only=True))
+    assert changes.pop("Date de naissance") == "absente"
+    assert [v for v in changes.values()] == ["nouvelle, non utilisée"]
+    assert re.fullmatch(r"colonne 10 \(titre non conservé, empreinte \w{8}\)", next(iter(changes)))
+    for workbook in feedback.rglob("*.xlsx"):
+        for sheet in openpyxl.load_workbook(workbook):
+            cells = " ".join(str(v) for row in sheet.iter_rows(values_only=True) for v in row)
+            assert "DUPONT" not in cells and "0612345678" not in cells
+    # in the Dagster UI: the feedback run of the failed month, counts only; and the sensor that
+    # asks for it when a monthly run fails
+    instance = dg.DagsterInstance.get()
+    [failed] = instance.get_runs(dg.RunsFilter(job_name="monthly_job"))
+    [written] = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=FEEDBACK, asset_partitions=["2025-02"]), limit=1
+    ).records
+    metadata = written.asset_materialization.metadata
+    assert metadata["sources_with_a_refused_file"].value == 1 and metadata["workbooks"].value == 9
+    assert "DUPONT" not in str(metadata)
+    sensor = next(
+        s
+        for s in build_definitions(Settings.from_env(data)).sensors
+        if s.name == "partner_feedback_after_failed_monthly_run"
+    )
+    [event] = instance.get_records_for_run(
+        failed.run_id, of_type=dg.DagsterEventType.RUN_FAILURE
+    ).records
+    request = sensor(
+        dg.build_run_status_sensor_context(
+            sensor_name=sensor.name,
+            dagster_event=event.event_log_entry.dagster_event,
+            dagster_instance=instance,
+            dagster_run=failed,
+        )
+    )
+    assert request.partition_key == "2025-02"
+
+    # the partner sends the file again, fixed: the refusal is over
+    path.write_bytes(original)
+    key = KEY.encode()
+    result = stage_month(data / "landing", get("sne"), MONTHS[1], key)
+    with warehouse.connect(data / "warehouse" / "synchro.duckdb") as conn:
+        write_source_month(conn, result, "test")
+    assert query(data, "SELECT count(*) FROM lineage.refusals") == [(0,)]
 
 
 def test_missing_key_stops_the_run_and_says_how_to_set_one(ran, tmp_path, capsys, monkeypatch):

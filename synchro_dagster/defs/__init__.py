@@ -13,7 +13,9 @@ from synchro_dagster.defs.marts import marts_assets
 from synchro_dagster.defs.partitions import monthly_partitions
 from synchro_dagster.defs.publish import (
     analytics_snapshot,
-    public_indicators,
+    feedback_after_monthly,
+    feedback_job,
+    partner_feedback_asset,
     publish_after_monthly,
     publish_job,
 )
@@ -31,11 +33,15 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             *identity_assets(partitions),
             *core_assets(partitions),
             *marts_assets(partitions),
-            public_indicators,
             analytics_snapshot,
+            partner_feedback_asset(partitions),
         ],
-        jobs=[job, publish_job],
+        jobs=[job, publish_job, feedback_job],
         schedules=[monthly_schedule(job)],
-        sensors=[landing_sensor(job, partitions), publish_after_monthly(job)],
+        sensors=[
+            landing_sensor(job, partitions),
+            publish_after_monthly(job),
+            *feedback_after_monthly(job),
+        ],
         resources={"synchro": settings},  # the one settings object every asset and sensor reads
     )

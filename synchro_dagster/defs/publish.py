@@ -1,5 +1,5 @@
-"""Publication: the public indicators and the analysts' snapshot, refreshed after every
-successful monthly run."""
+"""Publication: the analysts' snapshot, refreshed after every successful monthly run, and the
+partners' feedback, written after every monthly run, failed ones included."""
 
 import dagster as dg
 
@@ -7,56 +7,14 @@ from synchro_dagster import warehouse
 from synchro_dagster.defs.common import OWNERS, code_version, failing_without_text
 from synchro_dagster.defs.core import HOUSEHOLD_EVENTS, HOUSEHOLD_MONTHS, PROVENANCE
 from synchro_dagster.defs.marts import INDICATORS
-from synchro_dagster.publish import public
-from synchro_dagster.publish.disclosure import DisclosureError
+from synchro_dagster.defs.partitions import partition_month
+from synchro_dagster.publish.feedback import publish_feedback
 from synchro_dagster.publish.snapshot import SNAPSHOT_TABLES, publish_snapshot
 from synchro_dagster.settings import Settings
+from synchro_dagster.sources import all_sources
 
 SNAPSHOT = dg.AssetKey(["publish", "analytics_snapshot"])
-PUBLIC_INDICATORS = dg.AssetKey(["publish", "public_indicators"])
-
-
-@dg.asset(
-    key=PUBLIC_INDICATORS,
-    deps=[INDICATORS],
-    group_name="publish",
-    kinds={"csv", "parquet", "excel"},
-    owners=OWNERS,
-    code_version=code_version("synchro_dagster.publish.public"),
-    pool="duckdb",
-    description=(
-        "Grain: one row per month, indicator and dimension of marts.indicators, every month: "
-        "figures anyone may be handed. A non-zero cell under SYNCHRO_MIN_CELL households "
-        "(default 11) and durations on fewer households are secret (statut secret_primaire); "
-        "cells that would let a reader recompute one are secret too (secret_secondaire). "
-        "French labels. Files: data/published/public/indicators.csv (UTF-8, ';'), "
-        ".parquet, .xlsx."
-    ),
-)
-def public_indicators(
-    context: dg.AssetExecutionContext, synchro: dg.ResourceParam[Settings]
-) -> dg.MaterializeResult:
-    target = synchro.public_dir
-    with failing_without_text(
-        "The public indicators", f"The previous files in {target} are unchanged."
-    ):
-        with warehouse.read_only(synchro.warehouse_path) as conn:
-            cells = public.indicator_cells(conn)
-        try:
-            table = public.public_table(cells, synchro.min_cell, synchro.lookback_months)
-        except DisclosureError as error:  # its text names rules, never a value
-            raise dg.Failure(f"{error}. The previous files in {target} are unchanged.") from None
-        public.write_public(table, target, synchro.min_cell)
-    counts = public.status_counts(table)
-    context.log.info(f"Public indicators written to {target}: {counts}")
-    return dg.MaterializeResult(
-        metadata={
-            "path": dg.MetadataValue.path(str(target)),
-            "min_cell": synchro.min_cell,
-            "cells": table.height,
-            **{f"cells_{status}": n for status, n in counts.items()},
-        }
-    )
+FEEDBACK = dg.AssetKey(["publish", "partner_feedback"])
 
 
 @dg.asset(
@@ -91,9 +49,8 @@ def analytics_snapshot(
 
 publish_job = dg.define_asset_job(
     "publish_job",
-    selection=[PUBLIC_INDICATORS, SNAPSHOT],
-    description="Refreshes the public indicators and the analysts' snapshot (after each "
-    "successful monthly run).",
+    selection=[SNAPSHOT],
+    description="Refreshes the analysts' snapshot (after each successful monthly run).",
 )
 
 
@@ -104,8 +61,7 @@ def publish_after_monthly(monthly: "dg.UnresolvedAssetJobDefinition") -> dg.Sens
         request_job=publish_job,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="After each successful run that computed indicators (the monthly job, a "
-        "re-delivery's runs, a backfill from the UI), refreshes publish/public_indicators and "
-        "publish/analytics_snapshot.",
+        "re-delivery's runs, a backfill from the UI), refreshes publish/analytics_snapshot.",
     )
     def _publish(context: dg.RunStatusSensorContext):
         run = context.dagster_run
@@ -116,3 +72,105 @@ def publish_after_monthly(monthly: "dg.UnresolvedAssetJobDefinition") -> dg.Sens
         return dg.RunRequest(run_key=f"publish-after-{run.run_id}")
 
     return _publish
+
+
+def partner_feedback_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    sources = list(all_sources())
+
+    @dg.asset(
+        key=FEEDBACK,
+        deps=[
+            *(dg.AssetKey(["landing", s]) for s in sources),
+            *(dg.AssetKey(["staging", s]) for s in sources),
+            INDICATORS,
+        ],
+        partitions_def=partitions,
+        group_name="publish",
+        kinds={"excel"},
+        owners=OWNERS,
+        code_version=code_version("synchro_dagster.publish.feedback"),
+        pool="duckdb",
+        description=(
+            "Grain: one French workbook per partner source and month, "
+            "data/published/feedback/<source>/retour_<source>_<YYYY-MM>.xlsx: files received "
+            "(rows read, staged, set aside, ignored), files refused with the reason and what to "
+            "do, rows set aside by row number and why (never a value of the row), columns "
+            "changed since the previous delivery, volume against the trailing months, and the "
+            "households only that partner named. Written after every monthly run, a failed one "
+            "too: a refused delivery is when the partner needs it most. Reads the delivered "
+            "files, lineage.files, lineage.refusals, quarantine.* and marts.indicators."
+        ),
+    )
+    def partner_feedback(
+        context: dg.AssetExecutionContext, synchro: dg.ResourceParam[Settings]
+    ) -> dg.MaterializeResult:
+        month = partition_month(context.partition_key)
+        with (
+            failing_without_text(
+                "The partner feedback", f"The workbooks under {synchro.feedback_dir} are unchanged."
+            ),
+            warehouse.connect(synchro.warehouse_path) as conn,
+        ):
+            written = publish_feedback(conn, synchro.landing_dir, synchro.feedback_dir, month)
+        counts = {source: fb.counts() for source, fb in written.items()}
+        columns = list(next(iter(counts.values())))
+        table = "\n".join(
+            [
+                "| source | " + " | ".join(columns) + " |",
+                "|---|" + "---|" * len(columns),
+                *(
+                    f"| {s} | " + " | ".join(str(c[k]) for k in columns) + " |"
+                    for s, c in counts.items()
+                ),
+            ]
+        )
+        context.log.info(f"Partner feedback for {month:%Y-%m} written under {synchro.feedback_dir}")
+        return dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(synchro.feedback_dir)),
+                "workbooks": len(written),
+                "sources_with_a_refused_file": sum(
+                    1 for c in counts.values() if c["files_refused"]
+                ),
+                "rows_quarantined": sum(c["rows_quarantined"] for c in counts.values()),
+                "by_source": dg.MetadataValue.md(table),
+            }
+        )
+
+    return partner_feedback
+
+
+feedback_job = dg.define_asset_job(
+    "feedback_job",
+    selection=[FEEDBACK],
+    description="Writes every partner's feedback workbook for one month (after each monthly "
+    "run, failed or not).",
+)
+
+
+def feedback_after_monthly(monthly: "dg.UnresolvedAssetJobDefinition") -> list[dg.SensorDefinition]:
+    """Two sensors, one on success and one on failure of a monthly run: the feedback of a month
+    whose delivery was refused is the one the partner needs."""
+
+    def after(status: dg.DagsterRunStatus, name: str) -> dg.SensorDefinition:
+        @dg.run_status_sensor(
+            name=name,
+            run_status=status,
+            request_job=feedback_job,
+            default_status=dg.DefaultSensorStatus.RUNNING,
+            description=f"After each monthly run that ends in {status.value}, writes "
+            "publish/partner_feedback for its month.",
+        )
+        def _feedback(context: dg.RunStatusSensorContext):
+            run = context.dagster_run
+            month = run.tags.get("dagster/partition")
+            if run.job_name != monthly.name or month is None:
+                return dg.SkipReason(f"run {run.run_id} is not a monthly run of one month")
+            return dg.RunRequest(run_key=f"feedback-after-{run.run_id}", partition_key=month)
+
+        return _feedback
+
+    return [
+        after(dg.DagsterRunStatus.SUCCESS, "partner_feedback_after_monthly_run"),
+        after(dg.DagsterRunStatus.FAILURE, "partner_feedback_after_failed_monthly_run"),
+    ]

@@ -1,7 +1,8 @@
 """Staging assets: one monthly-partitioned asset per partner source, with its checks.
 
 Thin shell over `synchro_dagster.ingest`: it finds the month's files, refuses the whole
-source-month on a file problem (a `dg.Failure` naming the file and what to do), writes staging,
+source-month on a file problem (a `dg.Failure` naming the file and what to do, the refusal kept
+in `lineage.refusals` for the partner's feedback), writes staging,
 quarantine and `lineage.files` in one transaction, and reports counts, rates and file hashes —
 never a row.
 """
@@ -32,6 +33,7 @@ from synchro_dagster.ingest.stage import delivered_files, sha256_of, stage_month
 from synchro_dagster.ingest.store import (
     WrongKeyError,
     check_key,
+    record_refusal,
     registered_files,
     write_source_month,
 )
@@ -118,6 +120,10 @@ def staging_asset(source: Source, partitions: dg.PartitionsDefinition) -> dg.Ass
             try:
                 result = stage_month(landing, source, month, pseudonymisation_key(synchro), files)
             except FileRejected as problem:  # the partner's to fix: its text names no person
+                with warehouse.connect(synchro.warehouse_path) as conn:  # for partner feedback
+                    record_refusal(
+                        conn, source.id, month, problem, files, landing, context.run.run_id
+                    )
                 raise dg.Failure(
                     description=str(problem),
                     metadata={

@@ -61,21 +61,30 @@ def staging_checks(
     staged, _ = stored_month(conn, source.id, month)
     if staged is None:
         return [CheckOutcome(name, True, {"note": "no data yet"}) for name in STAGING_CHECKS]
-    files = conn.sql(
-        "SELECT month, sum(rows_read) AS rows_read, sum(rows_staged) AS rows_staged, "
-        "sum(rows_quarantined) AS rows_quarantined, "
-        "list_sort(list_distinct(flatten(list(columns_found)))) AS columns "
-        "FROM lineage.files WHERE source = ? AND month <= ? GROUP BY month ORDER BY month",
-        params=[source.id, month],
-    ).pl()
-    current = files.filter(pl.col("month") == month)
-    before = files.filter(pl.col("month") < month)
+    current, before = delivery_history(conn, source.id, month)
     return [
         schema_valid(staged, source),
         rejection_rate(current, max_rejection_rate),
         column_drift(current, before),
         volume(current, before),
     ]
+
+
+def delivery_history(
+    conn: duckdb.DuckDBPyConnection, source_id: str, month: date
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The source's deliveries by month as `lineage.files` holds them — rows read, staged,
+    quarantined, canonical columns found, unused columns (position and keyed hash) — for
+    `month` and for the months before it."""
+    files = conn.sql(
+        "SELECT month, sum(rows_read) AS rows_read, sum(rows_staged) AS rows_staged, "
+        "sum(rows_quarantined) AS rows_quarantined, "
+        "list_sort(list_distinct(flatten(list(columns_found)))) AS columns, "
+        "list_sort(list_distinct(flatten(list(columns_unmapped)))) AS unmapped "
+        "FROM lineage.files WHERE source = ? AND month <= ? GROUP BY month ORDER BY month",
+        params=[source_id, month],
+    ).pl()
+    return files.filter(pl.col("month") == month), files.filter(pl.col("month") < month)
 
 
 def schema_valid(staged: pl.DataFrame, source: Source) -> CheckOutcome:

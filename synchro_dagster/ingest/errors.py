@@ -1,8 +1,10 @@
 """Problems with a partner's delivery, in words the partner can act on.
 
-A `FileRejected` stops the whole source-month (nothing of it is written); a
-row problem sends one row to quarantine with a reason code. Neither ever
-carries a cell value: only file names, column headers, rules and row numbers.
+A `FileRejected` stops the whole source-month (nothing of it is staged; the refusal is
+recorded in `lineage.refusals`); a row problem sends one row to quarantine with a reason code.
+Neither ever carries a cell value: only file names, column headers, rules and row numbers.
+The exception speaks English to the data engineer; `FILE_PROBLEMS` and `ROW_REASONS` say the
+same to the partner, in French.
 """
 
 from __future__ import annotations
@@ -25,14 +27,103 @@ class FileRejected(Exception):
         super().__init__(f"{where}: {detail} [{problem}]. What to do: {fix}")
 
 
-# row-level reason codes; "<code>:<field>" names the canonical field concerned
-ROW_REASONS = {
-    "no_identity": "neither a last name nor a first name",
-    "unparseable_date": "a date that is not a calendar date (e.g. 31/02) or not in a known format",
-    "implausible_date": "a birth date in the future or more than 110 years ago",
-    "date_after_month": "an event dated after the end of the delivered month",
-    "missing_date": "no date to place the row in time",
-    "unknown_code": "a code or label that the source's mapping does not know",
-    "unparseable_number": "a number that cannot be read",
-    "rule": "a value that breaks a rule of the staged record (see the Pandera model)",
+# What a partner reads about each problem, in French (the partner feedback, publish/feedback.py).
+# file problem code -> (what is wrong, what to do); {column} is the expected column title
+FILE_PROBLEMS = {
+    "empty_file": (
+        "le fichier est vide (0 octet)",
+        "exportez de nouveau le fichier et vérifiez qu'il s'ouvre avant de l'envoyer",
+    ),
+    "unsupported_format": (
+        "ce type de fichier n'est pas lu",
+        "envoyez l'export au format .xlsx, .ods ou .csv",
+    ),
+    "not_a_csv": (
+        "le fichier est un classeur enregistré sous un nom en .csv",
+        "exportez-le de nouveau en CSV, ou envoyez-le avec sa vraie extension .xlsx",
+    ),
+    "unreadable": (
+        "le fichier ne peut pas être ouvert ou lu (fichier abîmé, tronqué, ou guillemet non "
+        "fermé dans un CSV)",
+        "ouvrez-le dans Excel ou LibreOffice, enregistrez-le de nouveau et renvoyez-le",
+    ),
+    "password_protected": (
+        "le classeur est protégé par un mot de passe (ou chiffré)",
+        "retirez le mot de passe (Fichier > Informations > Protéger le classeur) et renvoyez-le",
+    ),
+    "no_header": (
+        "aucune ligne d'en-tête avec les titres de colonnes attendus n'a été trouvée",
+        "gardez les titres de colonnes de l'export habituel",
+    ),
+    "missing_column": (
+        "la colonne obligatoire « {column} » est absente",
+        "remettez la colonne avec son titre habituel « {column} »",
+    ),
+    "no_data_rows": (
+        "le fichier a un en-tête mais aucune ligne de données",
+        "vérifiez que le bon mois a été exporté et que la feuille est remplie",
+    ),
+    "wrong_month": (
+        "les dates des lignes tombent pour la plupart dans un autre mois que celui de l'envoi",
+        "envoyez l'extraction du mois demandé, ou déposez ce fichier dans le dossier du mois de "
+        "ses dates",
+    ),
 }
+
+# row reason code (before any ":<field>") -> (what is wrong, what to do); {column} is the
+# partner's column concerned
+ROW_REASONS = {
+    "no_identity": (
+        "ni nom ni prénom",
+        "complétez le nom ou le prénom de la personne",
+    ),
+    "unparseable_date": (
+        "la date de la colonne « {column} » n'est pas une date du calendrier (par exemple "
+        "31/02) ou n'est pas dans un format reconnu",
+        "corrigez la date (jj/mm/aaaa)",
+    ),
+    "implausible_date": (
+        "la date de naissance de la colonne « {column} » est dans le futur ou il y a plus de "
+        "110 ans",
+        "corrigez la date de naissance, ou laissez-la vide si elle n'est pas connue",
+    ),
+    "date_after_month": (
+        "la date de la colonne « {column} » est postérieure à la fin du mois envoyé",
+        "corrigez la date, ou envoyez la ligne avec le mois suivant",
+    ),
+    "missing_date": (
+        "aucune date ne permet de situer la ligne dans le temps",
+        "renseignez la date de l'événement",
+    ),
+    "unknown_code": (
+        "le code ou libellé de la colonne « {column} » n'est pas l'un de ceux que la source "
+        "emploie d'habitude",
+        "employez un code ou un libellé de votre nomenclature habituelle",
+    ),
+    "unparseable_number": (
+        "la colonne « {column} » n'est pas un nombre",
+        "écrivez un nombre en chiffres (par exemple 2)",
+    ),
+    "rule": (
+        "la colonne « {column} » doit être {rule}",
+        "corrigez la valeur",
+    ),
+}
+# a source model's column check ("rule:<column>:<check>(<arg>)") -> what the column must be
+COLUMN_RULES = {
+    "less_than_or_equal_to": "au plus {arg}",
+    "greater_than_or_equal_to": "au moins {arg}",
+    "in_range": "dans les bornes admises ({arg})",
+    "isin": "l'une des valeurs admises pour cette source",
+    "not_nullable": "renseignée pour cette source",
+}
+COLUMN_RULE_OTHERWISE = "conforme aux règles de la source"
+# a source model's row check ("rule:row:<check>") -> (what is wrong, what to do)
+ROW_RULES = {
+    "exit_after_entry": (
+        "la date de sortie précède la date d'entrée",
+        "corrigez l'une des deux dates",
+    ),
+    "identity_present": ROW_REASONS["no_identity"],
+}
+ROW_RULE_OTHERWISE = ("la ligne ne respecte pas une règle de la source", "corrigez la ligne")

@@ -1,20 +1,24 @@
-"""Writing one staged source-month: staging rows, quarantined rows and the file registry, together.
+"""Writing one staged source-month: staging rows, quarantined rows and the file registry, together;
+or, when the delivery is refused, the refusal alone.
 
-The source's month is replaced in all three tables by one `warehouse.replace_month`: a re-run
+The source's month is replaced in all four tables by one `warehouse.replace_month`: a re-run
 gives the same tables, a failure leaves the previous state, and an analyst never sees half a
-delivery.
+delivery. A refusal replaces only the source-month's `lineage.refusals` row: its staged data
+stay as they were, and the partner feedback can say which file to fix.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from pathlib import Path
 
 import duckdb
 import polars as pl
 
 from synchro_dagster import warehouse
 from synchro_dagster.identity.tokens import keyed
-from synchro_dagster.ingest.stage import StagedMonth
+from synchro_dagster.ingest.errors import FileRejected
+from synchro_dagster.ingest.stage import StagedMonth, sha256_of
 
 
 class WrongKeyError(RuntimeError):
@@ -95,6 +99,33 @@ def write_source_month(conn: duckdb.DuckDBPyConnection, result: StagedMonth, run
             f"staging.{result.source}": result.staged,
             f"quarantine.{result.source}": result.quarantine,
             "lineage.files": files,
+            "lineage.refusals": pl.DataFrame(),  # a refusal of this source-month is over
         },
         source=result.source,
     )
+
+
+def record_refusal(
+    conn: duckdb.DuckDBPyConnection,
+    source: str,
+    month: date,
+    refused: FileRejected,
+    files: list[Path],
+    landing: Path,
+    run_id: str,
+) -> None:
+    """Records which delivered file stopped the source-month, and why (its staged rows stay)."""
+    path = next(p for p in files if p.name == refused.file)
+    row = {
+        "source": source,
+        "month": month,
+        "file_name": path.relative_to(landing).as_posix(),
+        "sha256": sha256_of(path),
+        "problem": refused.problem,
+        "column_title": refused.column,
+        "detail": refused.detail,
+        "run_id": run_id,
+        "refused_at": datetime.now(),
+    }
+    frame = pl.DataFrame([row], schema_overrides={"column_title": pl.String})
+    warehouse.replace_month(conn, month, {"lineage.refusals": frame}, source=source)

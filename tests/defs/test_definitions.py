@@ -19,6 +19,12 @@ from synchro_dagster.settings import Settings
 from synchro_dagster.sources import all_sources
 
 SNAPSHOT = Path(__file__).with_name("graph_snapshot.json")
+SENSORS = (
+    "landing_sensor",
+    "publish_after_monthly_run",
+    "partner_feedback_after_monthly_run",
+    "partner_feedback_after_failed_monthly_run",
+)
 
 
 @pytest.fixture
@@ -38,7 +44,7 @@ def test_graph_snapshot(defs):
         [f"landing/{s}" for s in ids]
         + [f"staging/{s}" for s in ids]
         + downstream
-        + ["publish/analytics_snapshot", "publish/public_indicators"]
+        + ["publish/analytics_snapshot", "publish/partner_feedback"]
     )
     checks = sorted(f"{c.asset_key.to_user_string()}:{c.name}" for c in graph.asset_check_keys)
     assert checks == sorted(
@@ -72,14 +78,17 @@ def test_graph_snapshot(defs):
         [f"staging/{s}" for s in ids] + downstream
     )
     publish = defs.resolve_job_def("publish_job")
-    assert sorted(k.to_user_string() for k in publish.asset_layer.executable_asset_keys) == [
-        "publish/analytics_snapshot",
-        "publish/public_indicators",
+    assert [k.to_user_string() for k in publish.asset_layer.executable_asset_keys] == [
+        "publish/analytics_snapshot"
+    ]
+    feedback = defs.resolve_job_def("feedback_job")
+    assert [k.to_user_string() for k in feedback.asset_layer.executable_asset_keys] == [
+        "publish/partner_feedback"
     ]
     schedule = defs.resolve_schedule_def("monthly_schedule")
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 6 10 * *", "Europe/Paris")
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
-    for name in ("landing_sensor", "publish_after_monthly_run"):
+    for name in SENSORS:
         assert defs.resolve_sensor_def(name).default_status == dg.DefaultSensorStatus.RUNNING
 
 
@@ -110,7 +119,7 @@ def graph_snapshot(defs: dg.Definitions) -> dict:
         name: sorted(
             k.to_user_string() for k in defs.resolve_job_def(name).asset_layer.executable_asset_keys
         )
-        for name in ("monthly_job", "publish_job")
+        for name in ("monthly_job", "publish_job", "feedback_job")
     }
     schedule = defs.resolve_schedule_def("monthly_schedule")
     return {
@@ -125,10 +134,7 @@ def graph_snapshot(defs: dg.Definitions) -> dict:
                 "status": schedule.default_status.value,
             }
         },
-        "sensors": {
-            name: defs.resolve_sensor_def(name).default_status.value
-            for name in ("landing_sensor", "publish_after_monthly_run")
-        },
+        "sensors": {name: defs.resolve_sensor_def(name).default_status.value for name in SENSORS},
     }
 
 

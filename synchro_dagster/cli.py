@@ -196,8 +196,12 @@ def run_months(data_dir: Path, months: list[date]) -> int:
         print(f"ok ({seconds:.1f} s)")
     run = launch(instance, defs, "publish_job", None, TAGS, QUIET)
     if not run.is_success:
-        print(f"The analyst snapshot was not refreshed: see the run {run.run_id} in the UI.")
+        print(
+            "The public indicators and the analyst snapshot were not all refreshed: see the "
+            f"run {run.run_id} in the UI."
+        )
         return 1
+    print(f"Public indicators written: {settings.public_dir}")
     print(f"Analyst snapshot refreshed: {settings.snapshot_path}")
     print(f"Partner feedback, one workbook per partner and month: {settings.feedback_dir}")
     return 0

@@ -34,9 +34,17 @@ class Settings:
     inactivity_days: int = 90  # no evidence for this long: the household is inactive
     lookback_months: int = 24  # no evidence for this long before: an inflow is "newly identified"
     max_rejection_rate: float = 0.05
+    min_cell: int = 11  # a published cell describes at least this many households (else secret)
     key_file: Path | None = field(default=None)
 
     def __post_init__(self) -> None:
+        whole = isinstance(self.min_cell, int) and not isinstance(self.min_cell, bool)
+        if not whole or self.min_cell < 1:
+            raise ValueError(
+                f"min_cell must be a whole number of households, at least 1 (got "
+                f"{self.min_cell!r}): set SYNCHRO_MIN_CELL or min_cell in synchro.toml "
+                "(default 11)"
+            )
         object.__setattr__(self, "data_dir", Path(self.data_dir).resolve())
         if self.key_file is None:
             object.__setattr__(self, "key_file", self.data_dir / "secrets" / "pseudonymisation.key")
@@ -64,6 +72,7 @@ class Settings:
             inactivity_days=int(value("inactivity_days", 90)),
             lookback_months=int(value("lookback_months", 24)),
             max_rejection_rate=float(value("max_rejection_rate", 0.05)),
+            min_cell=_whole_number(value("min_cell", 11)),
             key_file=Path(key_file) if key_file else None,
         )
 
@@ -79,6 +88,11 @@ class Settings:
     def snapshot_path(self) -> Path:
         """The analysts' read-only copy (household-level tables and indicators, no tokens)."""
         return self.data_dir / "published" / "analytics.duckdb"
+
+    @property
+    def public_dir(self) -> Path:
+        """The public indicators (aggregates only, small cells suppressed): anyone may read."""
+        return self.data_dir / "published" / "public"
 
     @property
     def feedback_dir(self) -> Path:
@@ -97,6 +111,14 @@ class Settings:
     @property
     def truth_dir(self) -> Path:
         return self.data_dir / "truth"
+
+
+def _whole_number(raw: object) -> object:
+    """A whole number from the environment or synchro.toml; anything else is left for
+    Settings to refuse with a message naming the setting."""
+    if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
+        return int(raw)
+    return raw
 
 
 def pseudonymisation_key(settings: Settings) -> bytes:

@@ -320,11 +320,12 @@ _TABLES = (
     ),
     Table(
         "marts.indicator_definitions",
-        "one row per indicator: unit, definition, dimensions, additive",
+        "one row per indicator: unit, definition (in English and French), dimensions, additive",
         (
             _c("indicator", "VARCHAR"),
             _c("unit", "VARCHAR"),
             _c("definition", "VARCHAR"),
+            _c("definition_fr", "VARCHAR", "the definition in French (reports, public tables)"),
             _c("dimensions", "VARCHAR[]", "families of rows with dimension 'family=value'"),
             _c("additive", "BOOLEAN", "the parts of each dimension add up to the total"),
         ),
@@ -427,13 +428,16 @@ def ensure(conn: duckdb.DuckDBPyConnection, *names: str) -> None:
     for name in names:
         if name in present:
             continue
-        spec = table(name)
-        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {spec.schema}")
-        conn.execute(spec.ddl())
-        conn.execute(f"COMMENT ON TABLE {name} IS {quoted(spec.grain)}")
-        for column in spec.columns:
-            if column.comment:
-                conn.execute(f"COMMENT ON COLUMN {name}.{column.name} IS {quoted(column.comment)}")
+        _create(conn, table(name))
+
+
+def _create(conn: duckdb.DuckDBPyConnection, spec: Table) -> None:
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {spec.schema}")
+    conn.execute(spec.ddl())
+    conn.execute(f"COMMENT ON TABLE {spec.name} IS {quoted(spec.grain)}")
+    for column in spec.columns:
+        if column.comment:
+            conn.execute(f"COMMENT ON COLUMN {spec.name}.{column.name} IS {quoted(column.comment)}")
 
 
 def quoted(text: str) -> str:
@@ -449,7 +453,8 @@ def replace_month(
 ) -> dict[str, int]:
     """Replaces the month (only `source`'s rows, if given) in each table by its new rows — a
     DataFrame or the name of a relation on `conn` — in one transaction; a table that is not
-    `by_month` is replaced whole. Returns the rows written per table."""
+    `by_month` is replaced whole, re-created from its declaration (a column declared since
+    appears). Returns the rows written per table."""
     if append_only := [name for name in rows if table(name).append_only]:
         raise ValueError(f"{', '.join(append_only)}: append-only, rows are never replaced")
     ensure(conn, *rows)
@@ -467,8 +472,13 @@ def replace_month(
         conn.execute("BEGIN TRANSACTION")
         try:
             for name in rows:
-                where, params = _month_slice(table(name), month, source)
-                conn.execute(f"DELETE FROM {name}{where}", params)
+                spec = table(name)
+                if spec.by_month:
+                    where, params = _month_slice(month, source)
+                    conn.execute(f"DELETE FROM {name}{where}", params)
+                else:
+                    conn.execute(f"DROP TABLE {name}")
+                    _create(conn, spec)
                 if name in relations:
                     relation = relations[name]
                     conn.execute(f"INSERT INTO {name} BY NAME SELECT * FROM {relation}")
@@ -483,9 +493,7 @@ def replace_month(
     return counts
 
 
-def _month_slice(spec: Table, month: date, source: str | None) -> tuple[str, list[object]]:
-    if not spec.by_month:
-        return "", []
+def _month_slice(month: date, source: str | None) -> tuple[str, list[object]]:
     if source is None:
         return " WHERE month = ?", [month]
     return " WHERE month = ? AND source = ?", [month, source]

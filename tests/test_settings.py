@@ -41,3 +41,16 @@ def test_demo_key_is_private_and_never_overwritten(tmp_path, monkeypatch):
     key = pseudonymisation_key(settings)
     assert not create_demo_key(settings.key_file)
     assert pseudonymisation_key(settings) == key and len(key) >= 32
+
+
+def test_min_cell_comes_from_the_environment_then_synchro_toml_then_11(tmp_path, monkeypatch):
+    monkeypatch.delenv("SYNCHRO_MIN_CELL", raising=False)
+    assert Settings.from_env(tmp_path).min_cell == 11
+    (tmp_path / "synchro.toml").write_text("min_cell = 5\n", encoding="utf-8")
+    assert Settings.from_env(tmp_path).min_cell == 5
+    monkeypatch.setenv("SYNCHRO_MIN_CELL", "20")
+    assert Settings.from_env(tmp_path).min_cell == 20
+    for bad in ("onze", "0", "2.5"):
+        monkeypatch.setenv("SYNCHRO_MIN_CELL", bad)
+        with pytest.raises(ValueError, match="SYNCHRO_MIN_CELL or min_cell in synchro.toml"):
+            Settings.from_env(tmp_path)

@@ -51,6 +51,26 @@ def test_a_failed_write_leaves_every_table_as_it_was():
         assert conn.execute("SELECT count(*) FROM marts.indicator_definitions").fetchall() == [(0,)]
 
 
+def test_a_table_replaced_whole_follows_its_declaration():
+    # a warehouse made before definition_fr was declared: the next write brings the column in
+    with duckdb.connect() as conn:
+        conn.execute("CREATE SCHEMA marts")
+        conn.execute("CREATE TABLE marts.indicator_definitions (indicator VARCHAR, unit VARCHAR)")
+        conn.execute("INSERT INTO marts.indicator_definitions VALUES ('old', 'x')")
+        rows = pl.DataFrame({"indicator": ["y"], "definition_fr": ["en français"]})
+        warehouse.replace_month(conn, JAN, {"marts.indicator_definitions": rows})
+        found = conn.execute(
+            "SELECT indicator, definition_fr FROM marts.indicator_definitions"
+        ).fetchall()
+        columns = conn.execute(
+            "SELECT column_name, comment FROM duckdb_columns() "
+            "WHERE table_name = 'indicator_definitions'"
+        ).fetchall()
+    assert found == [("y", "en français")]
+    spec = warehouse.table("marts.indicator_definitions")
+    assert columns == [(c.name, c.comment or None) for c in spec.columns]
+
+
 def test_a_source_month_replaces_only_that_source_in_a_shared_table():
     def files(source: str, name: str) -> pl.DataFrame:
         return pl.DataFrame(

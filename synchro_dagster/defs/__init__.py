@@ -16,6 +16,7 @@ from synchro_dagster.defs.publish import (
     feedback_after_monthly,
     feedback_job,
     partner_feedback_asset,
+    public_indicators,
     publish_after_monthly,
     publish_job,
 )
@@ -33,6 +34,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             *identity_assets(partitions),
             *core_assets(partitions),
             *marts_assets(partitions),
+            public_indicators,
             analytics_snapshot,
             partner_feedback_asset(partitions),
         ],

@@ -13,3 +13,6 @@ def test_the_indicators_page_is_generated_from_the_definitions():
     assert len({i.name for i in INDICATORS}) == len(INDICATORS)
     for i in INDICATORS:
         assert f"## `{i.name}`" in page.read_text(encoding="utf-8") and i.definition
+        assert (
+            i.definition_fr in page.read_text(encoding="utf-8") and i.definition_fr != i.definition
+        )

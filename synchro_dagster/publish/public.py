@@ -1,0 +1,133 @@
+"""The public indicators: every month of `marts.indicators`, protected (publish/disclosure.py),
+in French, as one long table written to csv, parquet and xlsx. Figures anyone may be handed."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import xlsxwriter
+
+from synchro_dagster.publish import disclosure, labels
+
+FILES = ("indicators.csv", "indicators.parquet", "indicators.xlsx")
+COLUMNS = {  # column -> its French header in the workbook
+    "mois": "Mois",
+    "indicateur": "Code de l'indicateur",
+    "dimension": "Dimension",
+    "modalite": "Code de la modalité",
+    "valeur": "Valeur",
+    "statut": "Statut",
+    "libelle_indicateur": "Indicateur",
+    "libelle_modalite": "Modalité",
+}
+STATUS_LABELS = {
+    disclosure.PUBLISHED: "publié",
+    disclosure.PRIMARY: "secret : moins de {min_cell} ménages",
+    disclosure.SECONDARY: "secret : permettrait de recalculer une case secrète",
+}
+
+
+def indicator_cells(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Every month's indicators: month, indicator, dimension, value."""
+    return conn.sql(
+        "SELECT month, indicator, dimension, value FROM marts.indicators "
+        "ORDER BY month, indicator, dimension NULLS FIRST"
+    ).pl()
+
+
+def public_table(cells: pl.DataFrame, min_cell: int, lookback_months: int) -> pl.DataFrame:
+    """The long table: one row per month, indicator and dimension; a suppressed value is null
+    and its statut says why. Durations are rounded to whole months."""
+    statuses = disclosure.protect(cells, min_cell, lookback_months)
+    split = [labels.split_dimension(d) for d in cells["dimension"]]
+    return pl.DataFrame(
+        {
+            "mois": cells["month"].dt.strftime("%Y-%m"),
+            "indicateur": cells["indicator"],
+            "dimension": [f for f, _ in split],
+            "modalite": [v for _, v in split],
+            "valeur": cells["value"].round(0).cast(pl.Int64),
+            "statut": statuses,
+            "libelle_indicateur": [labels.indicator_label(i) for i in cells["indicator"]],
+            "libelle_modalite": [labels.dimension_label(d) for d in cells["dimension"]],
+        },
+        schema={c: pl.Int64 if c == "valeur" else pl.String for c in COLUMNS},
+    ).with_columns(valeur=pl.when(pl.col("statut") == disclosure.PUBLISHED).then(pl.col("valeur")))
+
+
+def status_counts(table: pl.DataFrame) -> dict[str, int]:
+    """Cells by statut (never a value)."""
+    counts = dict(table.group_by("statut").len().iter_rows())
+    statuses = (disclosure.PUBLISHED, disclosure.PRIMARY, disclosure.SECONDARY)
+    return {s: int(counts.get(s, 0)) for s in statuses}
+
+
+def write_public(table: pl.DataFrame, directory: Path, min_cell: int) -> list[Path]:
+    """Writes the three files beside the target, then moves each in place: a reader never sees
+    a half-written file, and a failure leaves the previous files as they were."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=directory, prefix=".writing-") as tmp:
+        staged = Path(tmp)
+        # a BOM: Excel opens a UTF-8 csv with its accents only when the file starts with one
+        table.write_csv(staged / FILES[0], separator=";", include_bom=True)
+        table.write_parquet(staged / FILES[1])
+        _write_xlsx(table, staged / FILES[2], min_cell)
+        for name in FILES:
+            os.replace(staged / name, directory / name)
+    return [directory / name for name in FILES]
+
+
+def _write_xlsx(table: pl.DataFrame, path: Path, min_cell: int) -> None:
+    book = xlsxwriter.Workbook(str(path))
+    header = book.add_format({"bold": True, "bg_color": "#DDE4EE", "text_wrap": True})
+    number = book.add_format({"num_format": "#,##0"})
+    sheet = book.add_worksheet("Indicateurs")
+    order = ("mois", "libelle_indicateur", "libelle_modalite", "valeur", "statut")
+    order += ("indicateur", "dimension", "modalite")
+    widths = {"libelle_indicateur": 52, "libelle_modalite": 48, "statut": 44}
+    for col, name in enumerate(order):
+        sheet.write(0, col, COLUMNS[name], header)
+        sheet.set_column(col, col, widths.get(name, 14), number if name == "valeur" else None)
+    shown = table.select(order).with_columns(
+        statut=pl.col("statut").replace_strict(
+            {k: v.format(min_cell=min_cell) for k, v in STATUS_LABELS.items()}
+        )
+    )
+    for row, values in enumerate(shown.iter_rows(), start=1):
+        for col, value in enumerate(values):
+            if value is not None:
+                sheet.write(row, col, value)
+    sheet.freeze_panes(1, 0)
+    sheet.autofilter(0, 0, shown.height, len(order) - 1)
+    notes = book.add_worksheet("Règles")
+    notes.set_column(0, 0, 110)
+    for row, line in enumerate(notes_text(min_cell)):
+        notes.write(row, 0, line, header if row == 0 else None)
+    book.close()
+
+
+def notes_text(min_cell: int) -> list[str]:
+    """The workbook's note on the rules, in French."""
+    return [
+        "Règles de diffusion des indicateurs publics",
+        f"Aucune case ne décrit moins de {min_cell} ménages : une case non nulle qui compte "
+        f"moins de {min_cell} ménages, personnes ou demandes (ou dont les ménages concernés "
+        f"sont moins de {min_cell}) n'est pas publiée (secret primaire).",
+        f"Les durées (médianes, moyennes) calculées sur moins de {min_cell} ménages ne sont "
+        "pas publiées (secret primaire). Elles sont arrondies au mois entier.",
+        "D'autres cases sont masquées pour qu'aucune case secrète ne puisse être recalculée, "
+        "même approximativement, à partir des cases publiées (secret secondaire) : somme des "
+        "modalités égale au total, catégories ETHOS égales à la somme de leurs situations, "
+        "stock du mois = stock du mois précédent + entrées - sorties, personnes au moins "
+        "aussi nombreuses que les ménages, et les autres relations décrites dans la "
+        "documentation.",
+        f"Garantie : pour toute case masquée, les valeurs compatibles avec ce qui est publié "
+        f"couvrent un intervalle d'au moins {min_cell} unités.",
+        "Un zéro est publié : il ne décrit aucun ménage.",
+        "Mois au format AAAA-MM ; Valeur vide quand la case est masquée ; la colonne Statut "
+        "dit pourquoi.",
+    ]

@@ -43,6 +43,26 @@ def _month_range(text: str) -> tuple[date, date]:
     return start, end
 
 
+def _date(text: str) -> date:
+    try:
+        if re.match(r"^\d{4}-\d{2}-\d{2}$", text):
+            return date.fromisoformat(text)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(
+        f"'{text}' is not a date: write it YYYY-MM-DD, e.g. 1985-03-02"
+    )
+
+
+RIGHTS = {
+    "access": "art. 15: export everything held on a person (FILE.xlsx and FILE.json)",
+    "rectify": "art. 16: correct a name or birth date, at every later run too",
+    "oppose": "art. 21: remove a person from everything, and their future records",
+    "limit": "art. 18: keep a person's records but leave them out of every computation",
+    "lift": "end a limitation",
+}
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="synchro", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -99,6 +119,32 @@ def parser() -> argparse.ArgumentParser:
 
     doc = sub.add_parser("docs", help="write docs/indicators.md from the indicator definitions")
     doc.add_argument("--out", type=Path, default=Path("docs") / "indicators.md")
+
+    rights = sub.add_parser("rights", help="data subjects' rights: access, rectify, oppose, limit")
+    rsub = rights.add_subparsers(dest="rights_command", required=True)
+    for name, what in RIGHTS.items():
+        c = rsub.add_parser(name, help=what)
+        c.add_argument("--data-dir", type=Path, default=Path("data"))
+        c.add_argument("--last-name", required=True, help="as the person gives it")
+        c.add_argument("--first-name", required=True)
+        c.add_argument("--birth-date", type=_date, default=None, help="YYYY-MM-DD")
+        c.add_argument(
+            "--request-id", default=None, help="the request's number in the SIAO's register"
+        )
+        c.add_argument(
+            "--person", type=_positive, default=None, help="N: the N-th person of the namesakes"
+        )
+        if name == "access":
+            c.add_argument(
+                "--out", type=Path, required=True, help="FILE: writes FILE.xlsx and FILE.json"
+            )
+        if name == "rectify":
+            c.add_argument(
+                "--set",
+                required=True,
+                metavar="FIELD=VALUE",
+                help="birth_date=YYYY-MM-DD, last_name=NOM or first_name=Prénom",
+            )
 
     a = sub.add_parser("audit", help="print the audit trail (operations on personal data)")
     a.add_argument("--data-dir", type=Path, default=Path("data"))
@@ -350,6 +396,32 @@ def train_identity_model(data_dir: Path, model: Path | None = None) -> int:
     return 0
 
 
+def rights_request(args: argparse.Namespace) -> int:
+    """One rights command; the identity typed stays in memory (never printed or logged)."""
+    from synchro_dagster.ingest.store import WrongKeyError
+    from synchro_dagster.privacy import rights
+    from synchro_dagster.settings import MissingKeyError, Settings
+
+    request = rights.Request(
+        Settings.from_env(args.data_dir),
+        rights.Identity(args.last_name, args.first_name, args.birth_date),
+        args.request_id,
+        args.person,
+    )
+    try:
+        if args.rights_command == "access":
+            return rights.access(request, args.out)
+        if args.rights_command == "rectify":
+            return rights.rectify(request, args.set)
+        return getattr(rights, args.rights_command)(request)
+    except rights.RightsError as problem:
+        print(problem, file=sys.stderr)
+        return problem.code
+    except (MissingKeyError, WrongKeyError) as problem:
+        print(problem, file=sys.stderr)
+        return 1
+
+
 def print_audit(data_dir: Path) -> int:
     """The audit trail, oldest event first, as the DPO reads it."""
     import duckdb
@@ -402,6 +474,8 @@ def main(argv: list[str] | None = None) -> int:
         args.out.write_text(markdown(), encoding="utf-8")
         print(f"Wrote {args.out}")
         return 0
+    if args.command == "rights":
+        return rights_request(args)
     if args.command == "audit":
         return print_audit(args.data_dir)
     if args.command == "prepare-home":

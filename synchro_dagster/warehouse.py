@@ -91,6 +91,12 @@ _TABLES = (
             _c("rows_staged", "INTEGER", "", "NOT NULL"),
             _c("rows_quarantined", "INTEGER", "", "NOT NULL"),
             _c("rows_ignored", "INTEGER", "blank, title, total and comment rows", "NOT NULL"),
+            _c(
+                "rows_opposed",
+                "INTEGER",
+                "rows of persons who objected (privacy.subjects), dropped: a count, no value",
+                "DEFAULT 0",
+            ),
             _c("columns_found", "VARCHAR[]", "canonical fields the header provided"),
             _c(
                 "columns_unmapped",
@@ -285,6 +291,27 @@ _TABLES = (
         subject=("household_id", "file_sha256", "row_number"),
     ),
     Table(
+        "privacy.subjects",
+        "one row per keyed token of a person under a rights request (rectify, oppose, limit): "
+        "every later run applies it; tokens only, never an identity in clear",
+        (
+            _c("request_id", "BIGINT", "one per request applied to one person", "NOT NULL"),
+            _c(
+                "action",
+                "VARCHAR",
+                "rectify | oppose | limit",
+                "NOT NULL CHECK (action IN ('rectify', 'oppose', 'limit'))",
+            ),
+            _c("record_token", "VARCHAR", "a record of the person (keyed partner reference)"),
+            _c("tok_name", "VARCHAR", "a name the person's records carry (keyed)"),
+            _c("tok_dob", "VARCHAR", "with tok_name: the birth date it came with (keyed)"),
+            _c("replacement", "VARCHAR", "rectify: JSON of token column -> keyed new value"),
+            _c("created_at", "TIMESTAMP", "", "NOT NULL"),
+        ),
+        subject=("record_token", "tok_name", "tok_dob"),
+        by_month=False,
+    ),
+    Table(
         "audit.events",
         "one row per operation on personal data (rights request, retention run, correction, key "
         "change, snapshot publication): append-only, never purged by retention (it holds no "
@@ -427,6 +454,7 @@ def ensure(conn: duckdb.DuckDBPyConnection, *names: str) -> None:
     present = set(existing_tables(conn))
     for name in names:
         if name in present:
+            _add_missing_columns(conn, table(name))
             continue
         _create(conn, table(name))
 
@@ -438,6 +466,25 @@ def _create(conn: duckdb.DuckDBPyConnection, spec: Table) -> None:
     for column in spec.columns:
         if column.comment:
             conn.execute(f"COMMENT ON COLUMN {spec.name}.{column.name} IS {quoted(column.comment)}")
+
+
+def _add_missing_columns(conn: duckdb.DuckDBPyConnection, spec: Table) -> None:
+    """A column declared since the table was created is added (with its default)."""
+    schema, _, name = spec.name.partition(".")
+    found = {
+        c
+        for (c,) in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND "
+            "table_name = ? AND table_catalog = current_database()",
+            [schema, name],
+        ).fetchall()
+    }
+    for column in spec.columns:
+        if column.name not in found:
+            default = column.constraint if column.constraint.startswith("DEFAULT") else ""
+            conn.execute(
+                f"ALTER TABLE {spec.name} ADD COLUMN {column.name} {column.type} {default}"
+            )
 
 
 def quoted(text: str) -> str:
@@ -503,9 +550,19 @@ def staged_history(
     conn: duckdb.DuckDBPyConnection, columns: str, until: date
 ) -> tuple[str, list[date]]:
     """SQL reading `columns` from every staging table, months up to `until`, and its
-    parameters."""
+    parameters. Records of a person whose processing is limited (`privacy.subjects`, action
+    limit: their record tokens, their name and birth date tokens) are left out."""
     tables = existing_tables(conn, "staging")
-    union = " UNION ALL ".join(f"SELECT {columns} FROM {t} WHERE month <= ?" for t in tables)
+    limited = ""
+    if "privacy.subjects" in existing_tables(conn, "privacy"):
+        limited = (
+            " AND NOT EXISTS (SELECT 1 FROM privacy.subjects p WHERE p.action = 'limit' AND "
+            "(p.record_token = s.record_token OR "
+            "(p.tok_name = s.tok_name AND p.tok_dob = s.tok_dob)))"
+        )
+    union = " UNION ALL ".join(
+        f"SELECT {columns} FROM {t} AS s WHERE month <= ?{limited}" for t in tables
+    )
     return union, [until] * len(tables)
 
 

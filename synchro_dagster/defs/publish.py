@@ -9,6 +9,7 @@ from synchro_dagster.defs.common import OWNERS, code_version, failing_without_te
 from synchro_dagster.defs.core import HOUSEHOLD_EVENTS, HOUSEHOLD_MONTHS, PROVENANCE
 from synchro_dagster.defs.marts import INDICATORS
 from synchro_dagster.defs.partitions import partition_month
+from synchro_dagster.privacy import audit
 from synchro_dagster.publish import public
 from synchro_dagster.publish.disclosure import DisclosureError
 from synchro_dagster.publish.feedback import publish_feedback
@@ -92,6 +93,7 @@ def analytics_snapshot(
         warehouse.connect(synchro.warehouse_path) as conn,
     ):
         counts = publish_snapshot(conn, target)
+        audit.record(conn, synchro, "snapshot", {"rows": sum(counts.values())})
     context.log.info(f"Snapshot refreshed: {target}")
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(target)), **counts})
 

@@ -37,6 +37,7 @@ from synchro_dagster.ingest.store import (
     registered_files,
     write_source_month,
 )
+from synchro_dagster.privacy.rules import Requests
 from synchro_dagster.settings import Settings, pseudonymisation_key
 from synchro_dagster.sources import all_sources
 from synchro_dagster.sources.spec import Source
@@ -102,6 +103,7 @@ def staging_asset(source: Source, partitions: dg.PartitionsDefinition) -> dg.Ass
                 check_key(conn, pseudonymisation_key(synchro))
             except WrongKeyError as wrong:
                 raise dg.Failure(description=str(wrong)) from None
+            requests = Requests.load(conn)
             if not files or delivered == registered_files(conn, source.id, month):
                 why = "no file delivered" if not files else "identical re-delivery"
                 context.log.info(f"{source.id} {month:%Y-%m}: {why}; staged data left as it was.")
@@ -118,7 +120,9 @@ def staging_asset(source: Source, partitions: dg.PartitionsDefinition) -> dg.Ass
             "in a restricted session.",
         ):
             try:
-                result = stage_month(landing, source, month, pseudonymisation_key(synchro), files)
+                result = stage_month(
+                    landing, source, month, pseudonymisation_key(synchro), files, requests
+                )
             except FileRejected as problem:  # the partner's to fix: its text names no person
                 with warehouse.connect(synchro.warehouse_path) as conn:  # for partner feedback
                     record_refusal(

@@ -20,6 +20,7 @@ from synchro_dagster.identity.tokens import TOKEN_COLUMNS, keyed, tokenise
 from synchro_dagster.ingest.canonical import canonical, month_end
 from synchro_dagster.ingest.errors import FileRejected
 from synchro_dagster.ingest.read import read_table
+from synchro_dagster.privacy.rules import Requests
 from synchro_dagster.sources.spec import Source, normalise_label
 
 PERIOD_MIN_ROWS = 5  # below this many dated rows, a file's period is not judged
@@ -36,6 +37,7 @@ class FileReport:
     rows_staged: int = 0
     rows_quarantined: int = 0
     rows_ignored: int = 0
+    rows_opposed: int = 0  # rows of persons who objected, dropped (privacy.subjects)
     headers: list[str] = field(default_factory=list)  # canonical fields found
     unmapped_headers: list[str] = field(default_factory=list)
 
@@ -101,8 +103,15 @@ def unused_column(place: int, title: str, key: bytes) -> str:
 
 
 def stage_month(
-    landing: Path, source: Source, month: date, key: bytes, files: list[Path] | None = None
+    landing: Path,
+    source: Source,
+    month: date,
+    key: bytes,
+    files: list[Path] | None = None,
+    requests: Requests | None = None,
 ) -> StagedMonth:
+    """The source-month's files staged; the rights `requests` in force (from the warehouse) are
+    applied to every row: rectified tokens, opposed rows dropped and counted."""
     files = delivered_files(landing, source, month) if files is None else files
     frames: list[pl.DataFrame] = []
     reports: list[FileReport] = []
@@ -136,12 +145,14 @@ def stage_month(
     rows = canonical(pl.concat(frames, how="diagonal_relaxed"), source, month)
     for path, report in zip(files, reports, strict=True):
         _check_period(path, source, rows.filter(pl.col("file_name") == report.file_name), month)
-    staged, quarantine = _split(rows, source, month, key)
+    staged, quarantine, opposed = _split(rows, source, month, key, requests)
     by_file_staged = staged.group_by("file_sha256").len()
     by_file_quarantined = quarantine.group_by("file_sha256").len()
+    by_file_opposed = opposed.group_by("file_sha256").len()
     for report in reports:
         report.rows_staged = _count(by_file_staged, report.sha256)
         report.rows_quarantined = _count(by_file_quarantined, report.sha256)
+        report.rows_opposed = _count(by_file_opposed, report.sha256)
     return StagedMonth(source.id, month, staged, quarantine, reports)
 
 
@@ -199,8 +210,10 @@ def _band(age: pl.Expr) -> pl.Expr:
 
 
 def _split(
-    rows: pl.DataFrame, source: Source, month: date, key: bytes
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+    rows: pl.DataFrame, source: Source, month: date, key: bytes, requests: Requests | None
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(staged, quarantined, opposed) rows: tokens are applied the requests' rectifications
+    before validation, and an opposed row goes nowhere (only its file is kept, to count it)."""
     tokens = tokenise(rows.with_columns(pl.lit(source.id).alias("source")), key)
     quality = (
         pl.when(pl.col("birth_date").is_not_null() & ~pl.col("birth_year_only"))
@@ -219,6 +232,7 @@ def _split(
         quality.alias("birth_date_quality"),
         age_band(),
     )
+    candidates, opposed = (requests or Requests.empty()).apply(candidates)
     ok = candidates.filter(pl.col("reasons").list.len() == 0)
     staged = ok.select(columns).cast(schema)
     broken_rules = _rule_failures(staged, source)
@@ -247,7 +261,7 @@ def _split(
         .cast(QUARANTINE_SCHEMA)
     )
     assert not set(staged.columns) - set(columns) - set(TOKEN_COLUMNS)
-    return staged, quarantine
+    return staged, quarantine, opposed.select("file_sha256")
 
 
 def _rule_failures(staged: pl.DataFrame, source: Source) -> pl.DataFrame:

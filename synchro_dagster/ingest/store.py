@@ -80,6 +80,7 @@ def write_source_month(conn: duckdb.DuckDBPyConnection, result: StagedMonth, run
                 "rows_staged": f.rows_staged,
                 "rows_quarantined": f.rows_quarantined,
                 "rows_ignored": f.rows_ignored,
+                "rows_opposed": f.rows_opposed,
                 "columns_found": f.headers,
                 "columns_unmapped": f.unmapped_headers,
                 "run_id": run_id,

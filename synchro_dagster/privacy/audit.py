@@ -77,7 +77,7 @@ def record(
         datetime.now(),
         _checked_kind(kind),
         os_user(),
-        _checked_ref(request_ref),
+        checked_ref(request_ref),
         _checked_counts(counts),
     )
     warehouse.ensure(conn, TABLE)
@@ -129,7 +129,7 @@ def _checked_kind(kind: str) -> str:
     return kind
 
 
-def _checked_ref(ref: str | None) -> str | None:
+def checked_ref(ref: str | None) -> str | None:
     if ref is not None and not REQUEST_REF.match(ref):
         raise ValueError(
             "The request reference must be the SIAO register's number (letters, digits, . _ / -, "

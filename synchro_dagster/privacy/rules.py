@@ -1,0 +1,154 @@
+"""What rights requests ask of every later run, as data: `privacy.subjects`.
+
+A request applied to one person (a rectification, an opposition, a limitation) is stored as
+the keyed tokens of that person's records — their record tokens, and the (name, birth date)
+token pairs they carry — never an identity in clear. Ingestion applies the requests to each
+delivery (`Requests.apply`: a rectification replaces tokens, an opposition drops the row and
+counts it `rows_opposed` in `lineage.files`); `warehouse.staged_history` leaves limited
+records out of identity and observation (the same rule, in SQL) until `lift` deletes the
+limitation. A name without a birth date never matches a new record on its own: a namesake
+born another day must not lose their records.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+import polars as pl
+
+from synchro_dagster import warehouse
+
+TABLE = "privacy.subjects"
+ACTIONS = ("rectify", "oppose", "limit")
+
+# the token columns each identity field gives (tokens.TOKEN_COLUMNS), replaced by a rectification
+FIELD_COLUMNS = {
+    "last_name": (
+        "tok_last",
+        "tok_last_core",
+        "tok_phon_last",
+        "tok_name",
+        "tok_name_sorted",
+        "tok_last_typo",
+    ),
+    "first_name": (
+        "tok_first",
+        "tok_first_first",
+        "tok_phon_first",
+        "tok_name",
+        "tok_name_sorted",
+        "tok_first_typo",
+    ),
+    "birth_date": ("tok_dob", "tok_dob_swapped", "tok_birth_year", "tok_birth_md", "tok_dob_near"),
+}
+SUBJECT_SCHEMA = {
+    "request_id": pl.Int64,
+    "action": pl.String,
+    "record_token": pl.String,
+    "tok_name": pl.String,
+    "tok_dob": pl.String,
+    "replacement": pl.String,
+}
+
+
+@dataclass(frozen=True)
+class Requests:
+    """The requests in force: one row per request and token of its person."""
+
+    subjects: pl.DataFrame
+
+    @classmethod
+    def empty(cls) -> Requests:
+        return cls(pl.DataFrame(schema=SUBJECT_SCHEMA))
+
+    @classmethod
+    def load(cls, conn: duckdb.DuckDBPyConnection) -> Requests:
+        if TABLE not in warehouse.existing_tables(conn, "privacy"):
+            return cls.empty()
+        columns = ", ".join(SUBJECT_SCHEMA)
+        return cls(conn.sql(f"SELECT {columns} FROM {TABLE}").pl().cast(SUBJECT_SCHEMA))
+
+    def of(self, action: str) -> list[int]:
+        ids = self.subjects.filter(pl.col("action") == action)["request_id"].unique().sort()
+        return ids.to_list()
+
+    def covers(self, frame: pl.DataFrame, request_id: int) -> pl.Series:
+        """Rows of `frame` (staged columns) that the request's person's tokens match."""
+        own = self.subjects.filter(pl.col("request_id") == request_id)
+        records = own["record_token"].drop_nulls().implode()
+        pairs = own.filter(pl.col("tok_dob").is_not_null()).select(_pair()).to_series().implode()
+        return frame.select(
+            (pl.col("record_token").is_in(records) | _pair().is_in(pairs)).fill_null(False)
+        ).to_series()
+
+    def covered(self, frame: pl.DataFrame, action: str) -> pl.Series:
+        mask = pl.Series([False] * frame.height)
+        for request_id in self.of(action):
+            mask = mask | self.covers(frame, request_id)
+        return mask
+
+    def apply(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """A delivery's rows with rectifications applied, split into (kept, opposed)."""
+        for request_id in self.of("rectify"):
+            frame = replaced(frame, self.covers(frame, request_id), self.replacement(request_id))
+        opposed = self.covered(frame, "oppose")
+        return frame.filter(~opposed), frame.filter(opposed)
+
+    def replacement(self, request_id: int) -> dict[str, str]:
+        own = self.subjects.filter(pl.col("request_id") == request_id)
+        return json.loads(own["replacement"][0])
+
+
+def replaced(frame: pl.DataFrame, rows: pl.Series, replacement: dict[str, str]) -> pl.DataFrame:
+    """`frame` with the replacement's columns set on `rows` (a boolean mask)."""
+    return frame.with_columns(
+        pl.when(pl.lit(rows)).then(pl.lit(value)).otherwise(pl.col(column)).alias(column)
+        for column, value in replacement.items()
+    )
+
+
+def _pair() -> pl.Expr:
+    return pl.concat_str(pl.col("tok_name"), pl.col("tok_dob"), separator=" ")
+
+
+def add_request(
+    conn: duckdb.DuckDBPyConnection,
+    action: str,
+    records: pl.DataFrame,
+    replacement: dict[str, str] | None = None,
+) -> int:
+    """Stores a request for the person whose staged `records` are given (record_token,
+    tok_name, tok_dob): their record tokens and (name, birth date) pairs, and for a
+    rectification the columns to replace. Returns the request's id."""
+    warehouse.ensure(conn, TABLE)
+    (request_id,) = conn.execute(
+        f"SELECT coalesce(max(request_id), 0) + 1 FROM {TABLE}"
+    ).fetchall()[0]
+    tokens = pl.concat(
+        [
+            records.select("record_token").drop_nulls().unique(),
+            records.select("tok_name", "tok_dob").drop_nulls("tok_name").unique(),
+        ],
+        how="diagonal",
+    ).with_columns(
+        pl.lit(request_id, pl.Int64).alias("request_id"),
+        pl.lit(action).alias("action"),
+        pl.lit(json.dumps(replacement, sort_keys=True) if replacement else None).alias(
+            "replacement"
+        ),
+        pl.lit(datetime.now()).alias("created_at"),
+    )
+    conn.register("_request", tokens)
+    try:
+        conn.execute(f"INSERT INTO {TABLE} BY NAME SELECT * FROM _request")
+    finally:
+        conn.unregister("_request")
+    return request_id
+
+
+def drop_request(conn: duckdb.DuckDBPyConnection, request_id: int) -> None:
+    """Ends a request (a limitation lifted)."""
+    conn.execute(f"DELETE FROM {TABLE} WHERE request_id = ?", [request_id])

@@ -550,15 +550,16 @@ def staged_history(
     conn: duckdb.DuckDBPyConnection, columns: str, until: date
 ) -> tuple[str, list[date]]:
     """SQL reading `columns` from every staging table, months up to `until`, and its
-    parameters. Records of a person whose processing is limited (`privacy.subjects`, action
-    limit: their record tokens, their name and birth date tokens) are left out."""
+    parameters. Records of a person whose processing is limited are left out (`privacy.subjects`,
+    action limit: their record tokens, their name with their birth date or with none; the rule
+    `privacy.rules.Requests.covers` applies to a delivery)."""
     tables = existing_tables(conn, "staging")
     limited = ""
     if "privacy.subjects" in existing_tables(conn, "privacy"):
         limited = (
             " AND NOT EXISTS (SELECT 1 FROM privacy.subjects p WHERE p.action = 'limit' AND "
-            "(p.record_token = s.record_token OR "
-            "(p.tok_name = s.tok_name AND p.tok_dob = s.tok_dob)))"
+            "(p.record_token = s.record_token OR (p.tok_name = s.tok_name AND "
+            "(p.tok_dob = s.tok_dob OR s.tok_dob IS NULL))))"
         )
     union = " UNION ALL ".join(
         f"SELECT {columns} FROM {t} AS s WHERE month <= ?{limited}" for t in tables

@@ -406,6 +406,12 @@ RECORD_LABELS = {  # staged column -> the export's French heading
     "exit_date": "Date de sortie",
     "exit_destination": "Destination à la sortie",
 }
+BIRTH_DATE_RECEIVED = {  # only the quality: the date itself is held as tokens
+    "full": "complète",
+    "year_only": "année seule",
+    "age_only": "âge seul",
+    "missing": "absente",
+}
 HOUSEHOLD_LABELS = {  # core.household_months column -> heading (no other member's detail)
     "month": "Mois",
     "status": "Statut",
@@ -462,6 +468,7 @@ def export_sheets(conn: duckdb.DuckDBPyConnection, person: Person) -> dict[str, 
     )
     rows = (
         records.join(files, on="record_key", how="left")
+        .with_columns(pl.col("birth_date_quality").replace(BIRTH_DATE_RECEIVED))
         .sort("month", "source", "row_number")
         .select(
             partner.alias("Partenaire"),
@@ -557,8 +564,15 @@ def parse_setting(text: str) -> tuple[str, str | date]:
 def rectify(request: Request, setting: str) -> int:
     """Art. 16: the person's records carry the corrected value from now on, at every run."""
     field, value = parse_setting(setting)
-    person, _ = _find(request)
+    person, requests = _find(request)
     if person is None:
+        if _already(requests, _tokens(request), "rectify"):
+            print(
+                "Déjà rectifié : plus aucun enregistrement ne porte cette identité ; rien n'a "
+                "été fait (0 enregistrement)."
+            )
+            _record(request, "rectify", {"records": 0, "already": 1})
+            return 0
         raise _not_found(request)
     key = pseudonymisation_key(request.settings)
     corrected = replace(request.identity, **{field: value}).tokens(key)
@@ -575,34 +589,36 @@ def rectify(request: Request, setting: str) -> int:
         )
         _record(request, "rectify", {"records": 0, "already": 1})
         return 0
-    persons_before = _persons_of(request.settings, person.records)
+    size_before = _person_size(request.settings, person.records)
     before = _headline(request.settings, _months_from(request.settings, person.first_month))
     with _transaction(request.settings) as conn:
         request_id = add_request(conn, "rectify", person.records, replacement)
         changed = _rewrite_staging(conn, person.records, replacement)
     months = _recompute(request.settings, person.first_month)
-    persons_after = _persons_of(request.settings, person.records)
+    size_after = _person_size(request.settings, person.records)
     after = _headline(request.settings, months)
     counts = {
         "records": changed,
         "months": [f"{m:%Y-%m}" for m in months],
-        "persons_before": persons_before,
-        "persons_after": persons_after,
+        "person_records_before": size_before,
+        "person_records_after": size_after,
         "request": request_id,
     }
     _record(request, "rectify", counts)
     print(
         f"Rectification ({field}) enregistrée et appliquée à {changed} enregistrement(s) ; "
         f"elle s'appliquera à chaque livraison suivante. Mois recalculés : "
-        f"{', '.join(counts['months'])}. Ces enregistrements relèvent de {persons_after} "
-        f"personne(s) (avant : {persons_before}).\n{_figures_line(before, after, max(months))}"
+        f"{', '.join(counts['months'])}. La personne qu'ils désignent compte {size_after} "
+        f"enregistrement(s) (avant : {size_before}).\n{_figures_line(before, after, max(months))}"
     )
     return 0
 
 
-def _persons_of(settings: Settings, records: pl.DataFrame) -> int:
+def _person_size(settings: Settings, records: pl.DataFrame) -> int:
+    """Records of the person (or persons) these records are linked to today."""
     with warehouse.read_only(settings.warehouse_path) as conn:
-        return _current_persons(conn, records["record_key"])["person_id"].n_unique()
+        ids = _current_persons(conn, records["record_key"])["person_id"].unique().to_list()
+        return _records_of_persons(conn, ids).height if ids else 0
 
 
 def _rewrite_staging(

@@ -6,8 +6,10 @@ token pairs they carry — never an identity in clear. Ingestion applies the req
 delivery (`Requests.apply`: a rectification replaces tokens, an opposition drops the row and
 counts it `rows_opposed` in `lineage.files`); `warehouse.staged_history` leaves limited
 records out of identity and observation (the same rule, in SQL) until `lift` deletes the
-limitation. A name without a birth date never matches a new record on its own: a namesake
-born another day must not lose their records.
+limitation. A record carrying the person's name with another birth date is a namesake's and
+is never touched; one carrying their name and no birth date is dropped by an objection and
+frozen by a limitation (nothing tells it apart: the request errs on the person's side), and
+left as it is by a rectification.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from synchro_dagster import warehouse
 
 TABLE = "privacy.subjects"
 ACTIONS = ("rectify", "oppose", "limit")
+# a record without a birth date carrying the person's name: nothing tells it from a namesake's;
+# an objection or a limitation errs on the person's side, a rectification never guesses
+DATELESS_TOO = ("oppose", "limit")
 
 # the token columns each identity field gives (tokens.TOKEN_COLUMNS), replaced by a rectification
 FIELD_COLUMNS = {
@@ -76,13 +81,17 @@ class Requests:
         return ids.to_list()
 
     def covers(self, frame: pl.DataFrame, request_id: int) -> pl.Series:
-        """Rows of `frame` (staged columns) that the request's person's tokens match."""
+        """Rows of `frame` (staged columns) that the request's person's tokens match: one of
+        their record tokens, one of their (name, birth date) pairs, and for an opposition or a
+        limitation one of their names on a record giving no birth date."""
         own = self.subjects.filter(pl.col("request_id") == request_id)
         records = own["record_token"].drop_nulls().implode()
         pairs = own.filter(pl.col("tok_dob").is_not_null()).select(_pair()).to_series().implode()
-        return frame.select(
-            (pl.col("record_token").is_in(records) | _pair().is_in(pairs)).fill_null(False)
-        ).to_series()
+        match = pl.col("record_token").is_in(records) | _pair().is_in(pairs)
+        if own["action"][0] in DATELESS_TOO:
+            names = own["tok_name"].drop_nulls().implode()
+            match = match | (pl.col("tok_dob").is_null() & pl.col("tok_name").is_in(names))
+        return frame.select(match.fill_null(False)).to_series()
 
     def covered(self, frame: pl.DataFrame, action: str) -> pl.Series:
         mask = pl.Series([False] * frame.height)

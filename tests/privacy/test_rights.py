@@ -1,0 +1,275 @@
+"""Rights requests on copies of the small territory (`ran`), for persons the simulator made.
+
+Each request that changes data reruns only March (the persons chosen are first seen then).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import stat
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import openpyxl
+import polars as pl
+import pytest
+from pipelinekit import KEY, copy, run
+
+from synchro_dagster.cli import main
+from synchro_dagster.ingest.read import read_table
+from synchro_dagster.ingest.stage import stage_month
+from synchro_dagster.privacy import audit, rights
+from synchro_dagster.privacy.rules import Requests
+from synchro_dagster.settings import Settings
+from synchro_dagster.sources import all_sources
+
+MARCH = date(2025, 3, 1)
+
+
+@pytest.fixture(autouse=True)
+def _key(monkeypatch):
+    monkeypatch.setenv("SYNCHRO_PSEUDONYMISATION_KEY", KEY)
+    monkeypatch.setenv("SYNCHRO_FIRST_MONTH", "2025-01")
+
+
+def _truth(data: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
+    persons = pl.read_parquet(data / "truth" / "persons.parquet")
+    records = pl.read_parquet(data / "truth" / "records.parquet").filter(pl.col("defect").is_null())
+    return persons, records
+
+
+def _newcomer(data: Path) -> dict:
+    """The simulated person first seen in March with the most usable records."""
+    persons, records = _truth(data)
+    first = records.group_by("person_id").agg(pl.col("month").min(), pl.len())
+    pid = first.filter(pl.col("month") == MARCH).sort("len", "person_id", descending=[True, False])
+    return persons.filter(pl.col("person_id") == pid["person_id"][0]).row(0, named=True)
+
+
+def _identity(person: dict) -> list[str]:
+    last = person["usage_last_name"] or person["birth_last_name"]
+    return ["--last-name", last, "--first-name", person["first_name"]]
+
+
+def _rights(data: Path, command: str, *args: str) -> int:
+    return main(["rights", command, "--data-dir", str(data), *args])
+
+
+def _indicators(path: Path) -> list[tuple]:
+    with duckdb.connect(str(path), read_only=True) as conn:
+        return conn.execute("SELECT * FROM marts.indicators ORDER BY ALL").fetchall()
+
+
+def _events(data: Path) -> list[audit.Event]:
+    with duckdb.connect(str(Settings(data).warehouse_path), read_only=True) as conn:
+        return audit.events(conn)
+
+
+def test_access_exports_every_record_of_the_person_and_namesakes_are_never_guessed(
+    ran, tmp_path, capsys
+):
+    data = copy(ran, tmp_path)
+    person = _newcomer(data)
+    _, truth = _truth(data)
+    out = tmp_path / "export" / "demande"
+    assert (
+        _rights(data, "access", *_identity(person), "--out", str(out), "--request-id", "A-1") == 0
+    )
+    text = out.with_suffix(".json").read_text(encoding="utf-8")
+    export = json.loads(text)
+    held = {(r["Source"], r["Fichier"], r["Ligne du fichier"]) for r in export["Enregistrements"]}
+    theirs = truth.filter(pl.col("person_id") == person["person_id"])
+    assert held == set(theirs.select("source", "file", "row_number").iter_rows())
+    assert export["Ménage par mois"] and export["Ménage par mois"][0]["Mois"] == "2025-03-01"
+    assert set(openpyxl.load_workbook(out.with_suffix(".xlsx")).sheetnames) == set(export)
+    assert {stat.S_IMODE(out.with_suffix(s).stat().st_mode) for s in (".xlsx", ".json")} == {0o600}
+    assert person["first_name"] not in text and not re.search(r"\b[0-9a-f]{32}\b", text)
+    assert f"{len(held)} enregistrement(s)" in capsys.readouterr().out
+
+    # two persons of the simulator with the same name, born on other days
+    persons, _ = _truth(data)
+    named = persons.with_columns(
+        pl.coalesce("usage_last_name", "birth_last_name").alias("last"),
+    ).filter(pl.col("person_id").is_in(truth["person_id"].unique().implode()))
+    pair = (
+        named.group_by("last", "first_name")
+        .agg(pl.col("person_id"), pl.col("birth_date"))
+        .filter(pl.col("person_id").list.len() == 2)
+        .sort("last")
+        .row(0, named=True)
+    )
+    typed = ["--last-name", pair["last"], "--first-name", pair["first_name"]]
+    assert _rights(data, "oppose", *typed) == rights.NAMESAKES
+    listing = capsys.readouterr().err
+    assert "Plusieurs personnes portent ce nom (2)" in listing and "--person N" in listing
+    assert "  1. " in listing and "  2. " in listing and "tranche d'âge" in listing
+    assert pair["last"] not in listing  # the identity typed is never echoed
+    for choice in (["--person", "2"], ["--birth-date", str(pair["birth_date"][0])]):
+        assert _rights(data, "access", *typed, *choice, "--out", str(tmp_path / "x")) == 0
+    assert _rights(data, "access", *typed, "--person", "3", "--out", str(tmp_path / "x")) == 1
+    kinds = [
+        (e.kind, e.request_ref, e.counts["records"]) for e in _events(data) if e.kind != "snapshot"
+    ]
+    assert kinds == [
+        ("rights.access", "A-1", len(held)),
+        ("rights.access", None, kinds[1][2]),
+        ("rights.access", None, kinds[2][2]),
+    ]
+
+
+def _never_delivered(data: Path, records: pl.DataFrame) -> None:
+    """Blanks the person's rows in the landing files (a blank row is skipped, the other rows
+    keep their numbers): the partners never sent them."""
+    for (file,), rows in records.group_by("file"):
+        path = data / "landing" / file
+        numbers = set(rows["row_number"].to_list())
+        if path.suffix == ".xlsx":
+            book = openpyxl.load_workbook(path)
+            for sheet in book.worksheets:
+                for n in numbers:
+                    for cell in sheet[n]:
+                        cell.value = None
+            book.save(path)
+        else:
+            lines = path.read_bytes().split(b"\n")
+            separator = max(b";,\t", key=lambda s: lines[0].count(bytes([s])))
+            for n in numbers:
+                lines[n - 1] = bytes([separator]) * lines[0].count(bytes([separator]))
+            path.write_bytes(b"\n".join(lines))
+
+
+def test_oppose_removes_the_person_everywhere_as_if_never_delivered(ran, tmp_path, capsys):
+    person = _newcomer(ran)
+    _, truth = _truth(ran)
+    theirs = truth.filter(pl.col("person_id") == person["person_id"])
+    opposed = copy(ran, tmp_path / "opposed")
+    assert _rights(opposed, "oppose", *_identity(person), "--request-id", "O-7") == 0
+    said = capsys.readouterr().out
+    assert f"Opposition appliquée : {theirs.height} enregistrement(s)" in said
+    settings = Settings(opposed)
+    left = rights.remaining(settings, _staged_rows(ran, theirs))
+    assert left and set(left.values()) == {0}  # staging, links, provenance, snapshot
+    assert "snapshot:core.provenance" in left
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
+        (dropped,) = conn.execute("SELECT sum(rows_opposed) FROM lineage.files").fetchall()[0]
+        subjects = conn.execute("SELECT DISTINCT action FROM privacy.subjects").fetchall()
+    assert (dropped, subjects) == (theirs.height, [("oppose",)])
+
+    never = copy(ran, tmp_path / "never")
+    _never_delivered(never, theirs)
+    assert run(never, [MARCH]) == 0
+    assert _indicators(settings.snapshot_path) == _indicators(Settings(never).snapshot_path)
+    assert _indicators(settings.snapshot_path) != _indicators(Settings(ran).snapshot_path)
+
+    # a later delivery naming them is staged without them, and a second oppose does nothing
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
+        requests = Requests.load(conn)
+    redelivered = {
+        source: stage_month(
+            settings.landing_dir, all_sources()[source], MARCH, KEY.encode(), requests=requests
+        )
+        for source in theirs["source"].unique().to_list()
+    }
+    assert sum(f.rows_opposed for r in redelivered.values() for f in r.files) == theirs.height
+    capsys.readouterr()
+    assert _rights(opposed, "oppose", *_identity(person), "--request-id", "O-7") == 0
+    assert "Opposition déjà appliquée" in capsys.readouterr().out
+    assert [(e.kind, e.counts["records"]) for e in _events(opposed) if e.kind != "snapshot"] == [
+        ("rights.oppose", theirs.height),
+        ("rights.oppose", 0),
+    ]
+
+
+def _staged_rows(data: Path, records: pl.DataFrame, keep: list[str] = ()) -> pl.DataFrame:
+    """(source, file_sha256, row_number) of simulated records, from the registry of files."""
+    with duckdb.connect(str(Settings(data).warehouse_path), read_only=True) as conn:
+        files = conn.sql(
+            "SELECT source, file_name AS file, sha256 AS file_sha256 FROM lineage.files"
+        ).pl()
+    return records.join(files, on=["source", "file"]).select(
+        "source", "file_sha256", "row_number", *keep
+    )
+
+
+def test_limit_freezes_the_person_and_lift_gives_back_the_same_figures(ran, tmp_path, capsys):
+    data = copy(ran, tmp_path)
+    person = _newcomer(ran)
+    snapshot = Settings(data).snapshot_path
+    before = _indicators(snapshot)
+    assert _rights(data, "limit", *_identity(person)) == 0
+    limited = _indicators(snapshot)
+    assert limited != before
+    with duckdb.connect(str(Settings(data).warehouse_path), read_only=True) as conn:
+        staged = conn.execute("SELECT count(*) FROM staging.siao_urgence").fetchall()
+    with duckdb.connect(str(Settings(ran).warehouse_path), read_only=True) as conn:
+        assert staged == conn.execute("SELECT count(*) FROM staging.siao_urgence").fetchall()
+    assert _rights(data, "limit", *_identity(person)) == 0
+    assert "Traitement déjà limité" in capsys.readouterr().out
+    assert _indicators(snapshot) == limited
+    assert _rights(data, "lift", *_identity(person)) == 0
+    assert _indicators(snapshot) == before
+    assert _rights(data, "lift", *_identity(person)) == 0
+    assert "Aucune limitation en cours" in capsys.readouterr().out
+    assert [e.kind for e in _events(data) if e.kind != "snapshot"] == [
+        "rights.limit",
+        "rights.limit",
+        "rights.lift",
+        "rights.lift",
+    ]
+
+
+def test_a_corrected_name_relinks_the_records_the_linkage_had_split(ran, tmp_path, capsys):
+    data = copy(ran, tmp_path)
+    persons, truth = _truth(ran)
+    # a newcomer of March whose records the linkage split in two, a typo in the name
+    with duckdb.connect(str(Settings(ran).warehouse_path), read_only=True) as conn:
+        links = conn.sql("SELECT record_key, person_id AS linked FROM identity.person_links").pl()
+    keyed = _staged_rows(ran, truth, keep=["person_id", "noise", "month"]).with_columns(
+        rights._record_key()
+    )
+    split = (
+        keyed.join(links, on="record_key")
+        .group_by("person_id")
+        .agg(
+            pl.col("linked").n_unique().alias("ids"),
+            pl.col("month").min(),
+            pl.col("noise").list.explode().alias("noise"),
+        )
+        .filter(
+            pl.col("ids") == 2,
+            pl.col("month") == MARCH,
+            pl.col("noise").list.contains("typo_last_name"),
+        )
+    )
+    pid = split.sort("person_id")["person_id"][0]
+    person = persons.filter(pl.col("person_id") == pid).row(0, named=True)
+    theirs = truth.filter(pl.col("person_id") == pid).sort("source")
+    source, file, row = theirs.select("source", "file", "row_number").row(0)
+    typed = read_table(data / "landing" / file, all_sources()[source]).frame
+    typo = typed.filter(pl.col("row_number") == row)["last_name"][0]
+    assert typo != person["birth_last_name"]
+    keys = _staged_rows(ran, theirs).with_columns(rights._record_key())["record_key"]
+    with duckdb.connect(str(Settings(ran).warehouse_path), read_only=True) as conn:
+        assert rights._current_persons(conn, keys)["person_id"].n_unique() == 2
+    identity = [
+        "--last-name",
+        typo,
+        "--first-name",
+        person["first_name"],
+        "--birth-date",
+        str(person["birth_date"]),
+    ]
+    fix = ["--set", f"last_name={person['birth_last_name']}"]
+    assert _rights(data, "rectify", *identity, *fix, "--request-id", "R-3") == 0
+    assert "La personne qu'ils désignent compte 2 enregistrement(s) (avant : 1)" in (
+        capsys.readouterr().out
+    )
+    with duckdb.connect(str(Settings(data).warehouse_path), read_only=True) as conn:
+        assert rights._current_persons(conn, keys)["person_id"].n_unique() == 1
+        stored = conn.execute("SELECT replacement FROM privacy.subjects").fetchall()
+    assert typo not in str(stored) and person["birth_last_name"] not in str(stored)
+    assert _rights(data, "rectify", *identity, *fix) == 0
+    assert "Déjà rectifié" in capsys.readouterr().out
+    assert _rights(data, "rectify", *identity, "--set", "birth_date=1985-13-01") == 1

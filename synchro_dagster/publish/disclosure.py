@@ -74,10 +74,6 @@ class Relation:
 
 
 # ----------------------------------------------------------------- primary
-def is_duration(indicator: str) -> bool:
-    return indicator in BASES
-
-
 def primary(cells: pl.DataFrame, min_cell: int) -> np.ndarray:
     """Cells under the threshold: counts (and the households behind them), durations' bases."""
     index = _index(cells)
@@ -101,8 +97,8 @@ def primary(cells: pl.DataFrame, min_cell: int) -> np.ndarray:
             base_indicator, prefix = BASES[indicator]
             small[i] = count(month, base_indicator, prefix) < min_cell
             continue
-        behind = HOUSEHOLDS_BEHIND.get(indicator)
-        households = value if behind is None else values[index[(month, behind, dimension)]]
+        behind = index.get((month, HOUSEHOLDS_BEHIND.get(indicator, ""), dimension))
+        households = value if behind is None else values[behind]
         small[i] = value != 0 and (value < min_cell or 0 < households < min_cell)
     return np.array(small, dtype=bool)
 

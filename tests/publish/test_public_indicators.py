@@ -107,3 +107,19 @@ def test_the_asset_reports_counts_of_cells_only(ran: Path, published: pl.DataFra
         k: v for k, v in metadata.items() if k.startswith("cells_")
     }
     assert metadata["min_cell"] == MIN_CELL and metadata["cells"] == published.height
+
+
+def test_a_failed_write_leaves_the_previous_files(
+    published: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "public"
+    public.write_public(published, folder, MIN_CELL)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+
+    def broken(*args) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(public, "_write_xlsx", broken)
+    with pytest.raises(OSError):
+        public.write_public(published.head(3), folder, MIN_CELL)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # no half-written file

@@ -243,11 +243,12 @@ def run_months(data_dir: Path, months: list[date]) -> int:
     run = launch(instance, defs, "publish_job", None, TAGS, QUIET)
     if not run.is_success:
         print(
-            "The public indicators and the analyst snapshot were not all refreshed: see the "
-            f"run {run.run_id} in the UI."
+            "The public indicators, the monthly reports and the analyst snapshot were not all "
+            f"refreshed: see the run {run.run_id} in the UI."
         )
         return 1
     print(f"Public indicators written: {settings.public_dir}")
+    print(f"Monthly reports written: {settings.reports_dir}")
     print(f"Analyst snapshot refreshed: {settings.snapshot_path}")
     print(f"Partner feedback, one workbook per partner and month: {settings.feedback_dir}")
     return 0
@@ -341,7 +342,12 @@ def demo(data_dir: Path, months: int = 12, households: int = 2000) -> int:
     print("\n".join(warehouse_summary(settings.warehouse_path)))
     print()
     print("\n".join(headline_figures(settings.snapshot_path)))
-    print(f"\nAnalysts: duckdb -readonly {settings.snapshot_path}   (README, 'For analysts')")
+    report = settings.reports_dir / f"synchro_{found[-1]:%Y-%m}"
+    print(
+        f"\nMonthly report for {found[-1]:%Y-%m}: {report}.html (.xlsx, .pdf)   "
+        "(README, 'Rapport mensuel')"
+    )
+    print(f"Analysts: duckdb -readonly {settings.snapshot_path}   (README, 'For analysts')")
     print("Open the Dagster UI on the same instance with:  make ui   (http://127.0.0.1:3000)")
     return 0
 

@@ -100,6 +100,11 @@ class Settings:
         return self.data_dir / "published" / "feedback"
 
     @property
+    def reports_dir(self) -> Path:
+        """The monthly steering reports: synchro_<YYYY-MM>.xlsx, .html and .pdf."""
+        return self.data_dir / "published" / "reports"
+
+    @property
     def dagster_home(self) -> Path:
         return self.data_dir / "dagster_home"
 

@@ -67,6 +67,8 @@ def test_an_installed_wheel_runs_the_demo_from_another_directory(tmp_path):
     assert "Analyst snapshot refreshed" in demo.stdout
     assert (data / "published" / "analytics.duckdb").is_file()
     assert (data / "published" / "public" / "indicators.xlsx").is_file()
+    for suffix in (".xlsx", ".html", ".pdf"):  # the last month's report
+        assert (data / "published" / "reports" / f"synchro_2025-02{suffix}").is_file()
     assert (data / "dagster_home" / "dagster.yaml").is_file()
     train = synchro("identity", "train", "--data-dir", str(data))
     assert train.returncode == 0, train.stderr[-2000:]

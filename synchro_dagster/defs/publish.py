@@ -1,8 +1,11 @@
-"""Publication: the public indicators and the analysts' snapshot, refreshed after every
-successful monthly run, and the partners' feedback, written after every monthly run, failed
-ones included."""
+"""Publication: the public indicators, the monthly steering report and the analysts' snapshot,
+refreshed after every successful monthly run, and the partners' feedback, written after every
+monthly run, failed ones included."""
+
+from datetime import date
 
 import dagster as dg
+import polars as pl
 
 from synchro_dagster import warehouse
 from synchro_dagster.defs.common import OWNERS, code_version, failing_without_text
@@ -13,12 +16,14 @@ from synchro_dagster.privacy import audit
 from synchro_dagster.publish import public
 from synchro_dagster.publish.disclosure import DisclosureError
 from synchro_dagster.publish.feedback import publish_feedback
+from synchro_dagster.publish.report import write_reports
 from synchro_dagster.publish.snapshot import SNAPSHOT_TABLES, publish_snapshot
 from synchro_dagster.settings import Settings
 from synchro_dagster.sources import all_sources
 
 SNAPSHOT = dg.AssetKey(["publish", "analytics_snapshot"])
 PUBLIC_INDICATORS = dg.AssetKey(["publish", "public_indicators"])
+REPORT = dg.AssetKey(["publish", "monthly_report"])
 
 
 @dg.asset(
@@ -98,11 +103,61 @@ def analytics_snapshot(
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(target)), **counts})
 
 
+@dg.asset(
+    key=REPORT,
+    deps=[PUBLIC_INDICATORS],
+    group_name="publish",
+    kinds={"excel", "html", "pdf"},
+    owners=OWNERS,
+    code_version=code_version("synchro_dagster.publish.report"),
+    description=(
+        "Grain: three files per month in data/published/reports/, synchro_<YYYY-MM>.xlsx "
+        "(native Excel charts reading the workbook's own cells), .html (self-contained) and "
+        ".pdf (printed from the HTML by headless Chromium): the steering committee's report in "
+        "French, built from publish/public_indicators only (suppressed figures shown « < 11 » "
+        "or « secret »). Every month is rewritten (a re-delivery changes later months too). "
+        "Without Chromium on the PATH there is no PDF: the xlsx and HTML are written, the "
+        "run logs a warning and the metadata 'pdf' says why."
+    ),
+)
+def monthly_report(
+    context: dg.AssetExecutionContext, synchro: dg.ResourceParam[Settings]
+) -> dg.MaterializeResult:
+    source = synchro.public_dir / "indicators.parquet"
+    if not source.is_file():
+        raise dg.Failure(
+            f"No public table at {source}: materialise publish/public_indicators first (the "
+            "report reads the protected figures only)."
+        )
+    table = pl.read_parquet(source)
+    if not table.height:
+        raise dg.Failure(f"The public table {source} holds no month: nothing to report.")
+    with failing_without_text(
+        "The monthly report",
+        f"Each report in {synchro.reports_dir} is either its new or its previous version.",
+    ):
+        written = write_reports(table, synchro.reports_dir, synchro, date.today())
+    if written.pdf_problem:
+        context.log.warning(written.pdf_problem)
+    last = synchro.reports_dir / f"synchro_{written.months[-1]}"
+    return dg.MaterializeResult(
+        metadata={
+            "directory": dg.MetadataValue.path(str(synchro.reports_dir)),
+            "months_written": dg.MetadataValue.text(", ".join(written.months)),
+            "last_month_html": dg.MetadataValue.path(str(last.with_suffix(".html"))),
+            "last_month_xlsx": dg.MetadataValue.path(str(last.with_suffix(".xlsx"))),
+            "pdf": written.pdf_problem or "printed for every month",
+            "files": len(written.files),
+            "secret_figures_last_month": written.secret_cells,
+        }
+    )
+
+
 publish_job = dg.define_asset_job(
     "publish_job",
-    selection=[PUBLIC_INDICATORS, SNAPSHOT],
-    description="Refreshes the public indicators and the analysts' snapshot (after each "
-    "successful monthly run).",
+    selection=[PUBLIC_INDICATORS, SNAPSHOT, REPORT],
+    description="Refreshes the public indicators, the monthly reports and the analysts' snapshot "
+    "(after each successful monthly run).",
 )
 
 
@@ -113,8 +168,8 @@ def publish_after_monthly(monthly: "dg.UnresolvedAssetJobDefinition") -> dg.Sens
         request_job=publish_job,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="After each successful run that computed indicators (the monthly job, a "
-        "re-delivery's runs, a backfill from the UI), refreshes publish/public_indicators and "
-        "publish/analytics_snapshot.",
+        "re-delivery's runs, a backfill from the UI), refreshes publish/public_indicators, "
+        "publish/monthly_report and publish/analytics_snapshot.",
     )
     def _publish(context: dg.RunStatusSensorContext):
         run = context.dagster_run

@@ -44,7 +44,12 @@ def test_graph_snapshot(defs):
         [f"landing/{s}" for s in ids]
         + [f"staging/{s}" for s in ids]
         + downstream
-        + ["publish/analytics_snapshot", "publish/public_indicators", "publish/partner_feedback"]
+        + [
+            "publish/analytics_snapshot",
+            "publish/monthly_report",
+            "publish/public_indicators",
+            "publish/partner_feedback",
+        ]
     )
     checks = sorted(f"{c.asset_key.to_user_string()}:{c.name}" for c in graph.asset_check_keys)
     assert checks == sorted(
@@ -80,6 +85,7 @@ def test_graph_snapshot(defs):
     publish = defs.resolve_job_def("publish_job")
     assert sorted(k.to_user_string() for k in publish.asset_layer.executable_asset_keys) == [
         "publish/analytics_snapshot",
+        "publish/monthly_report",
         "publish/public_indicators",
     ]
     feedback = defs.resolve_job_def("feedback_job")

@@ -30,6 +30,7 @@ from synchro_dagster import warehouse
 from synchro_dagster.identity.aliases import AliasResolver
 from synchro_dagster.identity.persons import RECORD_KEY
 from synchro_dagster.identity.tokens import identity_inputs, tokenise
+from synchro_dagster.ingest.stage import delivered_files, sha256_of, stage_month
 from synchro_dagster.ingest.store import check_key
 from synchro_dagster.privacy import audit
 from synchro_dagster.privacy.rules import (
@@ -677,16 +678,24 @@ def oppose(request: Request) -> int:
     settings = request.settings
     months = _months_from(settings, person.first_month)
     before = _headline(settings, months)
+    key = pseudonymisation_key(settings)
     with warehouse.read_only(settings.warehouse_path) as conn:
         households = _households_of(conn, person.records)
+        quarantined, unchecked = quarantined_rows(
+            conn, settings, key, requests.adding("oppose", person.records), person.records
+        )
     with _transaction(settings) as conn:
         request_id = add_request(conn, "oppose", person.records)
         removed = _rewrite_staging(conn, person.records, None)
+        _drop_quarantined(conn, quarantined)
     _recompute(settings, person.first_month)
-    left = remaining(settings, person.records)
+    rows = person.records.select("source", "file_sha256", "row_number")
+    left = remaining(settings, pl.concat([rows, quarantined.select(rows.columns)]))
     after = _headline(settings, months)
     counts = {
         "records": removed,
+        "quarantined_rows": quarantined.height,
+        "source_months_unchecked": unchecked,
         "households": households["households"],
         "households_removed": households["alone"],
         "household_months": households["household_months"],
@@ -699,7 +708,14 @@ def oppose(request: Request) -> int:
         f"{s} {n}" for s, n in person.records.group_by("source").len().sort("source").iter_rows()
     )
     print(
-        f"Opposition appliquée : {removed} enregistrement(s) supprimé(s) ({by_source}) ; "
+        f"Opposition appliquée : {removed} enregistrement(s) supprimé(s) ({by_source}) et "
+        f"{quarantined.height} ligne(s) écartée(s) (quarantaine) de leurs livraisons"
+        + (
+            f" ({unchecked} source-mois non relus : fichiers d'origine absents ou changés)"
+            if unchecked
+            else ""
+        )
+        + " ; "
         f"{households['household_months']} mois-ménage de {households['households']} ménage(s) "
         f"recalculés, dont {households['alone']} ménage(s) qui n'existai(en)t que par ces "
         f"enregistrements. Mois recalculés et publications régénérées : "
@@ -779,6 +795,78 @@ def _already(requests: Requests, typed: dict, action: str) -> bool:
     if typed["tok_dob"] is not None:
         own = own.filter(pl.col("tok_dob").is_null() | (pl.col("tok_dob") == typed["tok_dob"]))
     return own.height > 0
+
+
+def quarantined_rows(
+    conn: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    key: bytes,
+    requests: Requests,
+    records: pl.DataFrame,
+) -> tuple[pl.DataFrame, int]:
+    """The person's rows set aside in quarantine (which keeps no token, only the row's place):
+    the delivered files of the months of their records are read again as ingestion reads
+    them, with the opposition in force; the rows it drops from quarantine are theirs. A
+    source-month whose registered files are no longer in landing as they were is not read
+    (counted). Returns (source, month, file_sha256, row_number) and that count."""
+    present = set(warehouse.existing_tables(conn, "quarantine"))
+    found, unchecked = [], 0
+    for month in sorted(records["month"].unique().to_list()):
+        for source in all_sources().values():
+            name = f"quarantine.{source.id}"
+            if name not in present:
+                continue
+            held = conn.sql(
+                f"SELECT file_sha256, row_number FROM {name} WHERE month = ?", params=[month]
+            ).pl()
+            if held.height == 0:
+                continue
+            files = delivered_files(settings.landing_dir, source, month)
+            delivered = {
+                (p.relative_to(settings.landing_dir).as_posix(), sha256_of(p)) for p in files
+            }
+            registered = set(
+                conn.execute(
+                    "SELECT file_name, sha256 FROM lineage.files WHERE source = ? AND month = ?",
+                    [source.id, month],
+                ).fetchall()
+            )
+            if not files or delivered != registered:
+                unchecked += 1
+                continue
+            again = stage_month(settings.landing_dir, source, month, key, files, requests)
+            theirs = held.join(
+                again.quarantine.select("file_sha256", "row_number"),
+                on=["file_sha256", "row_number"],
+                how="anti",
+            )
+            found.append(
+                theirs.with_columns(pl.lit(source.id).alias("source"), pl.lit(month).alias("month"))
+            )
+    schema = {
+        "file_sha256": pl.String,
+        "row_number": pl.Int64,
+        "source": pl.String,
+        "month": pl.Date,
+    }
+    return (pl.concat(found) if found else pl.DataFrame(schema=schema)), unchecked
+
+
+def _drop_quarantined(conn: duckdb.DuckDBPyConnection, rows: pl.DataFrame) -> None:
+    """Deletes these quarantined rows, counted `rows_opposed` in their file's lineage."""
+    for (source, month, sha), group in rows.group_by("source", "month", "file_sha256"):
+        numbers = group["row_number"].to_list()
+        conn.execute(
+            f"DELETE FROM quarantine.{source} WHERE month = ? AND file_sha256 = ? "
+            "AND list_contains(?, row_number)",
+            [month, sha, numbers],
+        )
+        conn.execute(
+            "UPDATE lineage.files SET rows_quarantined = rows_quarantined - ?, "
+            "rows_opposed = coalesce(rows_opposed, 0) + ? "
+            "WHERE source = ? AND month = ? AND sha256 = ?",
+            [len(numbers), len(numbers), source, month, sha],
+        )
 
 
 def _households_of(conn: duckdb.DuckDBPyConnection, records: pl.DataFrame) -> dict[str, int]:

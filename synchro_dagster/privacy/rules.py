@@ -76,6 +76,12 @@ class Requests:
         columns = ", ".join(SUBJECT_SCHEMA)
         return cls(conn.sql(f"SELECT {columns} FROM {TABLE}").pl().cast(SUBJECT_SCHEMA))
 
+    def adding(self, action: str, records: pl.DataFrame) -> Requests:
+        """These requests and one more, not stored (to see what it would reach)."""
+        next_id = int(self.subjects["request_id"].max() or 0) + 1
+        added = request_rows(next_id, action, records, None)
+        return Requests(pl.concat([self.subjects, added]))
+
     def of(self, action: str) -> list[int]:
         ids = self.subjects.filter(pl.col("action") == action)["request_id"].unique().sort()
         return ids.to_list()
@@ -123,34 +129,47 @@ def _pair() -> pl.Expr:
     return pl.concat_str(pl.col("tok_name"), pl.col("tok_dob"), separator=" ")
 
 
+def request_rows(
+    request_id: int, action: str, records: pl.DataFrame, replacement: dict[str, str] | None
+) -> pl.DataFrame:
+    """A request for the person whose staged `records` are given (record_token, tok_name,
+    tok_dob), as rows of `privacy.subjects`: their record tokens, their (name, birth date)
+    pairs, and for a rectification the columns to replace."""
+    return (
+        pl.concat(
+            [
+                records.select("record_token").drop_nulls().unique(),
+                records.select("tok_name", "tok_dob").drop_nulls("tok_name").unique(),
+            ],
+            how="diagonal",
+        )
+        .with_columns(
+            pl.lit(request_id, pl.Int64).alias("request_id"),
+            pl.lit(action).alias("action"),
+            pl.lit(json.dumps(replacement, sort_keys=True) if replacement else None).alias(
+                "replacement"
+            ),
+        )
+        .select(list(SUBJECT_SCHEMA))
+        .cast(SUBJECT_SCHEMA)
+    )
+
+
 def add_request(
     conn: duckdb.DuckDBPyConnection,
     action: str,
     records: pl.DataFrame,
     replacement: dict[str, str] | None = None,
 ) -> int:
-    """Stores a request for the person whose staged `records` are given (record_token,
-    tok_name, tok_dob): their record tokens and (name, birth date) pairs, and for a
-    rectification the columns to replace. Returns the request's id."""
+    """Stores a request (`request_rows`); returns its id."""
     warehouse.ensure(conn, TABLE)
     (request_id,) = conn.execute(
         f"SELECT coalesce(max(request_id), 0) + 1 FROM {TABLE}"
     ).fetchall()[0]
-    tokens = pl.concat(
-        [
-            records.select("record_token").drop_nulls().unique(),
-            records.select("tok_name", "tok_dob").drop_nulls("tok_name").unique(),
-        ],
-        how="diagonal",
-    ).with_columns(
-        pl.lit(request_id, pl.Int64).alias("request_id"),
-        pl.lit(action).alias("action"),
-        pl.lit(json.dumps(replacement, sort_keys=True) if replacement else None).alias(
-            "replacement"
-        ),
-        pl.lit(datetime.now()).alias("created_at"),
+    rows = request_rows(request_id, action, records, replacement).with_columns(
+        pl.lit(datetime.now()).alias("created_at")
     )
-    conn.register("_request", tokens)
+    conn.register("_request", rows)
     try:
         conn.execute(f"INSERT INTO {TABLE} BY NAME SELECT * FROM _request")
     finally:

@@ -273,3 +273,24 @@ def test_a_corrected_name_relinks_the_records_the_linkage_had_split(ran, tmp_pat
     assert _rights(data, "rectify", *identity, *fix) == 0
     assert "Déjà rectifié" in capsys.readouterr().out
     assert _rights(data, "rectify", *identity, "--set", "birth_date=1985-13-01") == 1
+
+
+def test_an_opposition_finds_the_persons_quarantined_rows_in_the_files_again(ran):
+    truth = pl.read_parquet(ran / "truth" / "records.parquet")
+    rejected = truth.filter(pl.col("defect") == "unknown_code", pl.col("month") == MARCH)
+    rejected = rejected.sort("person_id").head(1)
+    persons, _ = _truth(ran)
+    person = persons.filter(pl.col("person_id") == rejected["person_id"][0]).row(0, named=True)
+    typed = rights.Identity(
+        person["usage_last_name"] or person["birth_last_name"], person["first_name"]
+    ).tokens(KEY.encode())
+    settings = Settings(ran)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
+        requests = Requests.load(conn)
+        (found,) = rights.candidates(conn, typed, requests)
+        rows, unchecked = rights.quarantined_rows(
+            conn, settings, KEY.encode(), requests.adding("oppose", found.records), found.records
+        )
+    expected = _staged_rows(ran, rejected)
+    assert unchecked == 0
+    assert rows.select(expected.columns).sort("source").rows() == expected.rows()

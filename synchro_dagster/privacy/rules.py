@@ -24,7 +24,6 @@ import polars as pl
 from synchro_dagster import warehouse
 
 TABLE = "privacy.subjects"
-ACTIONS = ("rectify", "oppose", "limit")
 # a record without a birth date carrying the person's name: nothing tells it from a namesake's;
 # an objection or a limitation errs on the person's side, a rectification never guesses
 DATELESS_TOO = ("oppose", "limit")

@@ -270,6 +270,22 @@ def test_a_corrected_name_relinks_the_records_the_linkage_had_split(ran, tmp_pat
         assert rights._current_persons(conn, keys)["person_id"].n_unique() == 1
         stored = conn.execute("SELECT replacement FROM privacy.subjects").fetchall()
     assert typo not in str(stored) and person["birth_last_name"] not in str(stored)
+    # the same row delivered again is corrected at ingestion, before linkage
+    (sha,) = _staged_rows(ran, theirs.head(1))["file_sha256"]
+    with duckdb.connect(str(Settings(data).warehouse_path), read_only=True) as conn:
+        requests = Requests.load(conn)
+        (held,) = conn.execute(
+            f"SELECT tok_name FROM staging.{source} WHERE row_number = ? AND file_sha256 = ?",
+            [row, sha],
+        ).fetchall()
+    again = stage_month(
+        Settings(data).landing_dir, all_sources()[source], MARCH, KEY.encode(), requests=requests
+    ).staged.filter(pl.col("row_number") == row, pl.col("file_sha256") == sha)
+    assert again["tok_name"].to_list() == list(held)
+    corrected = rights.Identity(person["birth_last_name"], person["first_name"]).tokens(
+        KEY.encode()
+    )
+    assert held == (corrected["tok_name"],)
     assert _rights(data, "rectify", *identity, *fix) == 0
     assert "Déjà rectifié" in capsys.readouterr().out
     assert _rights(data, "rectify", *identity, "--set", "birth_date=1985-13-01") == 1

@@ -6,9 +6,11 @@ the report must read the same wherever it is built.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
-NNBSP = "\u202f"  # narrow no-break space: thousands, and before % ; : ? !
+NNBSP = "\u202f"  # narrow no-break space: thousands, and before % ; ? !
+NBSP = "\u00a0"  # no-break space: before a colon, inside « »
 MINUS = "\u2212"
 MONTHS = (
     "janvier",
@@ -76,3 +78,10 @@ def month_name(d: date) -> str:
 def month_short(d: date) -> str:
     """date(2025, 2, 1) -> 'févr. 2025' (chart axes)."""
     return f"{MONTHS_SHORT[d.month - 1]} {d.year}"
+
+
+def typeset(text: str) -> str:
+    """French spacing in prose: no line break before % ; : ? ! », after «, nor inside 2 000."""
+    text = re.sub(r"(?<=\d) (?=\d{3}\b)", NNBSP, text)
+    text = re.sub(r" ([%;?!])", NNBSP + r"\1", text)
+    return text.replace(" :", NBSP + ":").replace("« ", "«" + NBSP).replace(" »", NBSP + "»")

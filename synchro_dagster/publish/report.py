@@ -443,10 +443,10 @@ def _method(settings: Settings, min_cell: int) -> list[tuple[str, str]]:
             "personne que l'identification n'a pas reconnue (le plus souvent un enregistrement "
             "de maraude ou d'accueil de jour avec une faute de frappe et sans date de "
             "naissance) forme un ménage à part, compté le plus souvent à la rue. Les entrées "
-            "sont surestimées de 7 % à 21 %, les sorties de −4 % à +39 %, la rue et le squat "
-            "de 8 % à 24 %. Sur un territoire simulé aux noms plus concentrés, l'écart sur les "
-            "personnes atteint +11,6 % le premier mois et reste sous +3,7 % à partir du "
-            "troisième.",
+            "sont surestimées de 7 % à 21 %, la rue et le squat de 8 % à 24 %, et les sorties "
+            "s'écartent de −4 % à +39 %. Sur un territoire simulé aux noms plus concentrés, "
+            "l'écart sur les personnes atteint +11,6 % le premier mois et reste sous +3,7 % à "
+            "partir du troisième.",
         ),
     ]
 
@@ -457,11 +457,11 @@ def build_report(figures: Figures, month: date, issued: date, settings: Settings
         month=month,
         issued=issued,
         min_cell=figures.min_cell,
-        headline=_headline(figures, month),
+        headline=french.typeset(_headline(figures, month)),
         key_figures=_key_figures(figures, month),
         charts=_charts(figures, month),
-        definitions=_definitions(),
-        method=_method(settings, figures.min_cell),
+        definitions=[(label, unit, french.typeset(text)) for label, unit, text in _definitions()],
+        method=[(head, french.typeset(text)) for head, text in _method(settings, figures.min_cell)],
     )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from synchro_dagster.publish import french
-from synchro_dagster.publish.report_xlsx import PALETTE, SECRET_NOTE
+from synchro_dagster.publish.report_xlsx import PALETTE, secret_note
 
 if TYPE_CHECKING:
     from synchro_dagster.publish.report import Chart, Report
@@ -89,7 +89,7 @@ statistique · unité de compte : le ménage</p>
 <table class="key"><thead><tr><th>Indicateur</th><th class="n">{escape(month)}</th>
 <th class="n">Sur un mois</th><th class="n">Sur un an</th></tr></thead>
 <tbody>{rows}</tbody></table>
-<p class="note">{escape(SECRET_NOTE.format(n=n))}</p>
+<p class="note">{escape(secret_note(n))}</p>
 {figure(first, n)}
 </section>
 <section class="charts">{"".join(figure(c, n) for c in others)}</section>

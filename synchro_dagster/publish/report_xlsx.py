@@ -39,6 +39,10 @@ SECRET_NOTE = (
 )
 
 
+def secret_note(min_cell: int) -> str:
+    return french.typeset(SECRET_NOTE.format(n=min_cell))
+
+
 class _Formats:
     def __init__(self, wb: xlsxwriter.Workbook) -> None:
         self.title = wb.add_format({"bold": True, "font_size": 16, "font_color": PALETTE[0]})
@@ -109,7 +113,7 @@ def _summary(wb: xlsxwriter.Workbook, f: _Formats, report: Report) -> None:
         _change(ws, i, 2, k.on_month, f)
         _change(ws, i, 4, k.on_year, f)
     end = 6 + len(report.key_figures) + 1
-    ws.merge_range(end, 0, end, 5, SECRET_NOTE.format(n=report.min_cell), f.note)
+    ws.merge_range(end, 0, end, 5, secret_note(report.min_cell), f.note)
     ws.set_row(end, 45)
     ws.write_string(end + 2, 0, "Graphiques : un onglet par graphique, avec son tableau.")
     for i, chart in enumerate(report.charts, start=end + 3):
@@ -122,7 +126,7 @@ def _chart_sheet(wb: xlsxwriter.Workbook, f: _Formats, chart: Chart, min_cell: i
     ws.set_column(1, len(chart.series), 16)
     ws.write_string(0, 0, chart.title, f.subtitle)
     ws.write_string(1, 0, f"Unité : {chart.unit}.")
-    ws.merge_range(2, 0, 2, len(chart.series), SECRET_NOTE.format(n=min_cell), f.note)
+    ws.merge_range(2, 0, 2, len(chart.series), secret_note(min_cell), f.note)
     ws.set_row(2, 60)
     ws.write_string(HEADER_ROW, 0, chart.category_title, f.header)
     for col, (name, _) in enumerate(chart.series, start=1):

@@ -198,10 +198,12 @@ def test_definitions_and_method_are_in_french(ran: Path) -> None:
     definitions = [r for r in wb["Définitions"].iter_rows(min_row=4, values_only=True) if r[0]]
     assert len(definitions) == 17
     assert definitions[0][:2] == ("Ménages sans logement en fin de mois", "ménages")
-    assert definitions[0][2].startswith("Ménages sans logement en fin de mois : au moins un")
+    assert definitions[0][2].startswith(
+        french.typeset("Ménages sans logement en fin de mois : au moins un")
+    )
     method = " ".join(r[1] for r in wb["Méthode"].iter_rows(min_row=3, values_only=True) if r[1])
     for expected in ("90 derniers jours", "24 mois précédents", "moins de 11 ménages", "1,5 %"):
-        assert expected in method
+        assert french.typeset(expected) in method
 
 
 def test_html_is_self_contained(ran: Path) -> None:
@@ -272,6 +274,14 @@ def test_changes_decimals_and_percentages_read_french() -> None:
     assert french.decimal(-0.01) == "0,0"
     assert french.percent(0.0128) == "+1,3\u202f%" and french.percent(-0.25) == "−25,0\u202f%"
     assert french.percent(0.0) == "0,0\u202f%"
+
+
+def test_prose_never_breaks_before_a_percent_a_colon_or_inside_guillemets() -> None:
+    text = french.typeset("Mesuré sur 2 000 ménages : de 1,6 % à 3,7 % ; « secret » ?")
+    assert text == (
+        "Mesuré sur 2\u202f000 ménages\u00a0: de 1,6\u202f% à 3,7\u202f%\u202f; "
+        "«\u00a0secret\u00a0»\u202f?"
+    )
 
 
 def test_dates_and_month_names_do_not_depend_on_the_locale() -> None:

@@ -150,7 +150,12 @@ def perfect_linkage(data: Path, warehouse: Path) -> pl.DataFrame:
         shutil.copyfile(warehouse, copy)
         with duckdb.connect(str(copy)) as conn:
             for month in true_identity(conn, data):
-                window = Window(month, settings.inactivity_days, settings.lookback_months)
+                window = Window(
+                    month,
+                    settings.inactivity_days,
+                    settings.lookback_months,
+                    settings.retention_months,
+                )
                 observe_month(conn, window)
                 indicators_month(conn, month)
         return ours(copy)

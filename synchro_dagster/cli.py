@@ -117,8 +117,40 @@ def parser() -> argparse.ArgumentParser:
     )
     r2.add_argument("--data-dir", type=Path, default=Path("data"))
 
-    doc = sub.add_parser("docs", help="write docs/indicators.md from the indicator definitions")
-    doc.add_argument("--out", type=Path, default=Path("docs") / "indicators.md")
+    doc = sub.add_parser(
+        "docs",
+        help="write docs/indicators.md (indicator definitions), docs/registre.md and "
+        "docs/notice.md (GDPR register entry and notice, from the sources and settings)",
+    )
+    doc.add_argument("--dir", type=Path, default=Path("docs"), help="where to write them")
+    doc.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="take retention and the rights contact from DIR's settings (default: the defaults)",
+    )
+
+    ret = sub.add_parser(
+        "retention",
+        help="delete persons no partner named in SYNCHRO_RETENTION_MONTHS months, and landing "
+        "files SYNCHRO_LANDING_RETENTION_DAYS after ingestion (the monthly job does it too)",
+    )
+    ret.add_argument("--data-dir", type=Path, default=Path("data"))
+    ret.add_argument(
+        "--today",
+        type=_date,
+        default=None,
+        help="the date to judge by, YYYY-MM-DD (default: today)",
+    )
+
+    k = sub.add_parser("key", help="pseudonymisation key tools")
+    ksub = k.add_subparsers(dest="key_command", required=True)
+    kr = ksub.add_parser(
+        "rotate",
+        help="add a new key to the key file's chain and re-key every token of DIR's warehouse "
+        "(no value in clear needed); an old key alone is then refused",
+    )
+    kr.add_argument("--data-dir", type=Path, default=Path("data"))
 
     rights = sub.add_parser("rights", help="data subjects' rights: access, rectify, oppose, limit")
     rsub = rights.add_subparsers(dest="rights_command", required=True)
@@ -428,6 +460,64 @@ def rights_request(args: argparse.Namespace) -> int:
         return 1
 
 
+def retention(data_dir: Path, today: date | None) -> int:
+    """One retention run; what it deleted, in numbers."""
+    from synchro_dagster.privacy.retention import run_retention
+    from synchro_dagster.settings import Settings
+
+    settings = Settings.from_env(data_dir)
+    if not settings.warehouse_path.exists():
+        print(f"No warehouse at {settings.warehouse_path}: nothing to delete.", file=sys.stderr)
+        return 1
+    print("\n".join(run_retention(settings, today or date.today()).lines()))
+    return 0
+
+
+def generated_docs(data_dir: Path | None = None) -> dict[str, str]:
+    """File name -> text of every generated document (defaults unless `data_dir` is given)."""
+    from synchro_dagster.indicators.definitions import markdown
+    from synchro_dagster.privacy.notices import notice, registre
+    from synchro_dagster.settings import Settings
+
+    settings = Settings.from_env(data_dir) if data_dir else Settings(data_dir=Path("data"))
+    return {
+        "indicators.md": markdown(),
+        "registre.md": registre(settings),
+        "notice.md": notice(settings),
+    }
+
+
+def write_docs(folder: Path, data_dir: Path | None) -> int:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in generated_docs(data_dir).items():
+        (folder / name).write_text(text, encoding="utf-8")
+        print(f"Wrote {folder / name}")
+    return 0
+
+
+def rotate_key(data_dir: Path) -> int:
+    from synchro_dagster.ingest.store import WrongKeyError
+    from synchro_dagster.privacy.keys import RotationRefused, rotate_key_file
+    from synchro_dagster.settings import MissingKeyError, Settings
+
+    settings = Settings.from_env(data_dir)
+    if not settings.warehouse_path.exists():
+        print(f"No warehouse at {settings.warehouse_path}: nothing to re-key.", file=sys.stderr)
+        return 1
+    try:
+        rotation = rotate_key_file(settings)
+    except (MissingKeyError, WrongKeyError, RotationRefused) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(
+        f"Key rotated: {rotation.values:,} token values re-keyed in {rotation.rows:,} rows of "
+        f"{rotation.tables} tables; {settings.key_file} now holds a chain of {rotation.keys} "
+        "keys (oldest first), all needed. Replace every copy of the old key file with it "
+        "(backups included): the old key alone is now refused."
+    )
+    return 0
+
+
 def print_audit(data_dir: Path) -> int:
     """The audit trail, oldest event first, as the DPO reads it."""
     import duckdb
@@ -474,14 +564,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "identity":
         return reset_identity(args.data_dir)
     if args.command == "docs":
-        from synchro_dagster.indicators.definitions import markdown
-
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(markdown(), encoding="utf-8")
-        print(f"Wrote {args.out}")
-        return 0
+        return write_docs(args.dir, args.data_dir)
     if args.command == "rights":
         return rights_request(args)
+    if args.command == "key":
+        return rotate_key(args.data_dir)
+    if args.command == "retention":
+        return retention(args.data_dir, args.today)
     if args.command == "audit":
         return print_audit(args.data_dir)
     if args.command == "prepare-home":

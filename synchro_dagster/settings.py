@@ -26,6 +26,11 @@ class MissingKeyError(RuntimeError):
     """No pseudonymisation key: nothing may be ingested."""
 
 
+class SettingsError(ValueError):
+    """A setting with a value synchro cannot use: the message names it, where it came from and
+    what is allowed."""
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -35,6 +40,10 @@ class Settings:
     lookback_months: int = 24  # no evidence for this long before: an inflow is "newly identified"
     max_rejection_rate: float = 0.05
     min_cell: int = 11  # a published cell describes at least this many households (else secret)
+    retention_months: int = 24  # a person no partner named for this many months is deleted
+    landing_retention_days: int = 30  # partner files are deleted this long after ingestion
+    publish_group: str | None = None  # OS group that may read the snapshot and published files
+    rights_contact: str = "le délégué à la protection des données (DPO) du SIAO"
     key_file: Path | None = field(default=None)
 
     def __post_init__(self) -> None:
@@ -52,6 +61,13 @@ class Settings:
             delivered = landing_months(self.landing_dir)
             first = delivered[0] if delivered else last_complete_month(date.today())
             object.__setattr__(self, "first_month", first)
+        if self.lookback_months > self.retention_months:
+            raise SettingsError(
+                f"SYNCHRO_LOOKBACK_MONTHS ({self.lookback_months}) is longer than "
+                f"SYNCHRO_RETENTION_MONTHS ({self.retention_months}): the look-back would look "
+                "for records retention has deleted. Shorten the look-back or lengthen the "
+                "retention."
+            )
 
     @classmethod
     def from_env(cls, data_dir: Path | None = None) -> Settings:
@@ -64,15 +80,35 @@ class Settings:
         def value(name: str, default: object = None) -> object:
             return os.environ.get(f"SYNCHRO_{name.upper()}", saved.get(name, default))
 
+        def number(name: str, default: float, kind: type = int) -> float:
+            raw = value(name, default)
+            env = f"SYNCHRO_{name.upper()}"
+            where = "the environment" if env in os.environ else f"{path} ({name})"
+            try:
+                parsed = kind(raw)
+            except (TypeError, ValueError):
+                parsed = None
+            if parsed is None or parsed <= 0 or (kind is int and parsed != float(raw)):
+                what = "a whole number, 1 or more" if kind is int else "a number above 0"
+                raise SettingsError(
+                    f"{env}={raw!r} (from {where}) is not {what}: set {env} or {name} in "
+                    f"synchro.toml (default {default})."
+                )
+            return parsed
+
         key_file = os.environ.get(KEY_FILE_ENV)
         return cls(
             data_dir=data_dir,
             first_month=value("first_month"),
             last_month=value("last_month"),
-            inactivity_days=int(value("inactivity_days", 90)),
-            lookback_months=int(value("lookback_months", 24)),
-            max_rejection_rate=float(value("max_rejection_rate", 0.05)),
-            min_cell=_whole_number(value("min_cell", 11)),
+            inactivity_days=number("inactivity_days", 90),
+            lookback_months=number("lookback_months", 24),
+            max_rejection_rate=number("max_rejection_rate", 0.05, float),
+            min_cell=number("min_cell", 11),
+            retention_months=number("retention_months", 24),
+            landing_retention_days=number("landing_retention_days", 30),
+            publish_group=value("publish_group") or None,
+            rights_contact=value("rights_contact", cls.rights_contact),
             key_file=Path(key_file) if key_file else None,
         )
 
@@ -118,16 +154,9 @@ class Settings:
         return self.data_dir / "truth"
 
 
-def _whole_number(raw: object) -> object:
-    """A whole number from the environment or synchro.toml; anything else is left for
-    Settings to refuse with a message naming the setting."""
-    if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
-        return int(raw)
-    return raw
-
-
 def pseudonymisation_key(settings: Settings) -> bytes:
-    """The HMAC key: from the environment, else from the key file. Never logged, never stored."""
+    """The HMAC key: from the environment, else from the key file. Never logged, never stored.
+    After a rotation (`synchro key rotate`) it is a chain, one key per line, oldest first."""
     value = os.environ.get(KEY_ENV)
     if value is None and settings.key_file is not None and settings.key_file.is_file():
         value = settings.key_file.read_text(encoding="utf-8").strip()
@@ -142,13 +171,14 @@ def pseudonymisation_key(settings: Settings) -> bytes:
             "  Keep the key outside the repository and the warehouse; losing it means new "
             "deliveries can no longer be linked to past ones."
         )
-    if len(value) < MIN_KEY_CHARS:
+    keys = [line.strip() for line in value.splitlines() if line.strip()]  # rotated: a chain
+    if short := [len(k) for k in keys if len(k) < MIN_KEY_CHARS]:
         raise MissingKeyError(
-            f"The pseudonymisation key is too short ({len(value)} characters; at least "
+            f"The pseudonymisation key is too short ({short[0]} characters; at least "
             f'{MIN_KEY_CHARS}). Generate one with: python -c "import secrets; '
             'print(secrets.token_hex(32))"'
         )
-    return value.encode("utf-8")
+    return "\n".join(keys).encode("utf-8")
 
 
 def private_dir(path: Path) -> Path:

@@ -37,6 +37,7 @@ class Table:
     grain: str
     columns: tuple[Column, ...]
     subject: tuple[str, ...] = ()  # columns that identify a person or a household
+    tokens: tuple[str, ...] = ()  # columns of keyed tokens (space-separated): a rotation re-keys
     by_month: bool = True  # False: the whole table is replaced at each write
     append_only: bool = False  # rows are only ever inserted: no write replaces or deletes them
 
@@ -220,6 +221,7 @@ _TABLES = (
             _c("created_at", "TIMESTAMP", "", "DEFAULT current_timestamp"),
         ),
         subject=("token_a", "token_b"),
+        tokens=("token_a", "token_b"),
         by_month=False,
     ),
     Table(
@@ -391,6 +393,7 @@ def staging_table(source_id: str) -> Table:
         "(keyed tokens only) and in canonical codes",
         columns,
         subject=tuple(c for c in fields if c.startswith("tok_") or c.endswith("_token")),
+        tokens=tuple(c for c in fields if c.startswith("tok_") or c.endswith("_token")),
     )
 
 

@@ -21,6 +21,7 @@ from synchro_dagster.defs.publish import (
     publish_after_monthly,
     publish_job,
 )
+from synchro_dagster.defs.retention import retention_job, retention_schedule
 from synchro_dagster.defs.staging import staging_assets
 from synchro_dagster.settings import Settings
 
@@ -40,8 +41,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             partner_feedback_asset(partitions),
             monthly_report,
         ],
-        jobs=[job, publish_job, feedback_job],
-        schedules=[monthly_schedule(job)],
+        jobs=[job, publish_job, feedback_job, retention_job],
+        schedules=[monthly_schedule(job), retention_schedule],
         sensors=[
             landing_sensor(job, partitions),
             publish_after_monthly(job),

@@ -119,7 +119,9 @@ def core_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition
     )
     def _observation(context: dg.AssetExecutionContext, synchro: dg.ResourceParam[Settings]):
         month = partition_month(context.partition_key)
-        window = Window(month, synchro.inactivity_days, synchro.lookback_months)
+        window = Window(
+            month, synchro.inactivity_days, synchro.lookback_months, synchro.retention_months
+        )
         with (
             failing_without_text(
                 f"Observation of {context.partition_key}",

@@ -107,7 +107,7 @@ def identity_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefini
             ),
             warehouse.connect(synchro.warehouse_path) as conn,
         ):
-            result = link_month(conn, month)
+            result = link_month(conn, month, synchro.retention_months)
             write_month(conn, result)
         figures = identity_figures(result)
         links = figures["identity.person_links"]

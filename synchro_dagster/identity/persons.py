@@ -21,6 +21,7 @@ import polars as pl
 
 from synchro_dagster import warehouse
 from synchro_dagster.identity.aliases import AliasResolver
+from synchro_dagster.identity.horizon import forgotten_links, months_before, without_forgotten
 from synchro_dagster.identity.linkage import (
     LINK_COLUMNS,
     WEAK_THRESHOLD,
@@ -84,10 +85,17 @@ def staged_records(conn: duckdb.DuckDBPyConnection, until: date) -> pl.DataFrame
     ).pl()
 
 
-def link_month(conn: duckdb.DuckDBPyConnection, month: date) -> MonthIdentity:
-    """Person ids for the month's records, keeping every id the history already gave."""
+def link_month(
+    conn: duckdb.DuckDBPyConnection, month: date, retention_months: int = 24
+) -> MonthIdentity:
+    """Person ids for the month's records, keeping every id the history already gave. Persons
+    no partner named in the `retention_months` months before are forgotten (as retention
+    deletes them): a record of theirs now starts a new person."""
     ensure_tables(conn)
-    records = staged_records(conn, month)
+    forgotten = forgotten_links(conn, month, retention_months)
+    records = staged_records(conn, month).join(
+        forgotten.select("record_key"), on="record_key", how="anti"
+    )
     known = conn.sql(
         "SELECT record_key, arg_max(person_id, month) AS person_id, max(month) AS seen "
         "FROM identity.person_links WHERE month < ? GROUP BY record_key",
@@ -101,7 +109,10 @@ def link_month(conn: duckdb.DuckDBPyConnection, month: date) -> MonthIdentity:
     )
     # a merge of a merge: follow the chain to today's id
     known = known.with_columns(aliases.resolved(known, "person_id", "seen")).drop("seen")
-    records = records.join(known, on="record_key", how="left")
+    records = records.join(known, on="record_key", how="left").filter(
+        pl.col("person_id").is_not_null()  # a record never linked counts from its own month
+        | (pl.col("month") >= months_before(month, retention_months))
+    )
     new = records.filter(pl.col("month") == month)
     model, estimated, model_from = territory_model(conn, records, month)
     edges = scored_pairs(
@@ -124,7 +135,7 @@ def link_month(conn: duckdb.DuckDBPyConnection, month: date) -> MonthIdentity:
     for rid, seen in records.select("record_id", "month").iter_rows():
         last_seen[node_of[rid]] = max(seen, last_seen.get(node_of[rid], seen))
     pairs, weak = split_by_strength(edges)
-    previous = _previous_households(conn, month)
+    previous = _previous_households(conn, month, forgotten)
     unsure, edges_left = ambiguous(
         pairs,
         node_of,
@@ -193,15 +204,22 @@ def link_month(conn: duckdb.DuckDBPyConnection, month: date) -> MonthIdentity:
     return result
 
 
-def _previous_households(conn: duckdb.DuckDBPyConnection, month: date) -> dict[int, int]:
-    """person_id -> the household it was last in, before this month."""
-    return dict(
-        conn.execute(
-            "SELECT person_id, arg_max(household_id, month) FROM identity.households "
-            "WHERE month < ? GROUP BY person_id",
-            [month],
-        ).fetchall()
+def _previous_households(
+    conn: duckdb.DuckDBPyConnection, month: date, forgotten: pl.DataFrame
+) -> dict[int, int]:
+    """person_id -> the household it was last in, before this month (forgotten persons
+    aside)."""
+    rows = conn.sql(
+        "SELECT month, person_id, household_id FROM identity.households WHERE month < ?",
+        params=[month],
+    ).pl()
+    last = (
+        without_forgotten(rows, forgotten)
+        .sort("month")
+        .group_by("person_id")
+        .agg(pl.col("household_id").last())
     )
+    return dict(last.iter_rows())
 
 
 def _household_context(

@@ -99,7 +99,7 @@ def unused_column(place: int, title: str, key: bytes) -> str:
     """A partner column the source does not use, as lineage keeps it: its position and a keyed
     hash of its title — a title can hold a person's name or phone number, so it is never
     stored; the same title in the next delivery gives the same hash, so a change is seen."""
-    return f"column {place} #{keyed(key, 'header', normalise_label(title))[:12]}"
+    return f"column {place} #{keyed(key, 'header', normalise_label(title), chars=12)}"
 
 
 def stage_month(

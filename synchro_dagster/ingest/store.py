@@ -27,7 +27,7 @@ class WrongKeyError(RuntimeError):
 
 def key_fingerprint(key: bytes) -> str:
     """A keyed hash of a constant: tells two keys apart, says nothing of either."""
-    return keyed(key, "fingerprint", "synchro warehouse")[:16]
+    return keyed(key, "fingerprint", "synchro warehouse", chars=16)
 
 
 def check_key(conn: duckdb.DuckDBPyConnection, key: bytes, record: bool = True) -> None:

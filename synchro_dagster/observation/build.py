@@ -37,6 +37,7 @@ class Window:
     month: date
     inactivity_days: int = 90
     lookback_months: int = 24
+    retention_months: int = 24  # persons unnamed this long before the month take no part
 
     def params(self) -> dict[str, date]:
         end = month_end(self.month)
@@ -65,7 +66,7 @@ def run_sql(conn: duckdb.DuckDBPyConnection, text: str, params: dict[str, date])
 def compute_month(conn: duckdb.DuckDBPyConnection, window: Window) -> None:
     """Builds the month's tables as temporary `_household_months`, `_household_events`,
     `_provenance` (and `_evidence`), without writing anything permanent."""
-    persons, household_map, members = current_ids(conn, window.month)
+    persons, household_map, members = current_ids(conn, window.month, window.retention_months)
     ranks = pl.DataFrame(
         [(s.id, s.situation_rank) for s in all_sources().values()],
         schema={"source": pl.String, "situation_rank": pl.Int64},

@@ -13,12 +13,14 @@ import duckdb
 import polars as pl
 
 from synchro_dagster.identity.aliases import AliasResolver
+from synchro_dagster.identity.horizon import forgotten_links, without_forgotten
 
 
 def current_ids(
-    conn: duckdb.DuckDBPyConnection, month: date
+    conn: duckdb.DuckDBPyConnection, month: date, retention_months: int = 24
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """(persons, households, members) as known at the end of `month`.
+    """(persons, households, members) as known at the end of `month`, without the persons
+    retention forgets (no partner named them in the `retention_months` months before).
 
     persons: link_month, person_id -> current_person_id, for every id used up to `month`;
     households: household_id (any id used up to `month`) -> current_household_id: where most
@@ -37,17 +39,24 @@ def current_ids(
             [month],
         ).fetchall()
     )
-    used = conn.sql(
-        "SELECT DISTINCT month, person_id FROM identity.person_links WHERE month <= ?",
-        params=[month],
-    ).pl()
+    forgotten = forgotten_links(conn, month, retention_months)
+    used = without_forgotten(
+        conn.sql(
+            "SELECT DISTINCT month, person_id FROM identity.person_links WHERE month <= ?",
+            params=[month],
+        ).pl(),
+        forgotten,
+    )
     persons = used.with_columns(
         people.resolved(used, "person_id", "month").alias("current_person_id")
     ).rename({"month": "link_month"})
-    rows = conn.sql(
-        "SELECT month, household_id, person_id FROM identity.households WHERE month <= ?",
-        params=[month],
-    ).pl()
+    rows = without_forgotten(
+        conn.sql(
+            "SELECT month, household_id, person_id FROM identity.households WHERE month <= ?",
+            params=[month],
+        ).pl(),
+        forgotten,
+    )
     rows = rows.join(
         persons, left_on=["month", "person_id"], right_on=["link_month", "person_id"], how="left"
     ).with_columns(pl.col("current_person_id").fill_null(pl.col("person_id")))

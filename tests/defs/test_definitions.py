@@ -97,6 +97,9 @@ def test_graph_snapshot(defs):
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     for name in SENSORS:
         assert defs.resolve_sensor_def(name).default_status == dg.DefaultSensorStatus.RUNNING
+    retention = defs.resolve_schedule_def("retention_schedule")  # after the monthly job
+    assert (retention.cron_schedule, retention.job_name) == ("0 6 15 * *", "retention_job")
+    assert retention.default_status == dg.DefaultScheduleStatus.RUNNING
 
 
 def graph_snapshot(defs: dg.Definitions) -> dict:
@@ -128,7 +131,8 @@ def graph_snapshot(defs: dg.Definitions) -> dict:
         )
         for name in ("monthly_job", "publish_job", "feedback_job")
     }
-    schedule = defs.resolve_schedule_def("monthly_schedule")
+    jobs["retention_job"] = [n.name for n in defs.resolve_job_def("retention_job").nodes]
+    schedules = [defs.resolve_schedule_def(n) for n in ("monthly_schedule", "retention_schedule")]
     return {
         "assets": dict(sorted(assets.items())),
         "checks": dict(sorted(checks.items())),
@@ -140,6 +144,7 @@ def graph_snapshot(defs: dg.Definitions) -> dict:
                 "job": schedule.job_name,
                 "status": schedule.default_status.value,
             }
+            for schedule in schedules
         },
         "sensors": {name: defs.resolve_sensor_def(name).default_status.value for name in SENSORS},
     }

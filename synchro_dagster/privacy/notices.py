@@ -19,7 +19,7 @@ FIELD_LABELS = {
     "first_name": "prénom",
     "birth_name": "nom de naissance",
     "full_name": "nom et prénom",
-    "age": "âge (estimé)",
+    "age": "âge (gardé en tranche d'âge)",
     "birth_date": "date de naissance",
     "event_date": "date du contact, de la demande ou de la présence",
     "need_since": "date d'ouverture de la demande",
@@ -57,7 +57,8 @@ PURPOSE = (
 )
 LEGAL_BASIS = (
     "Exécution d'une mission d'intérêt public (article 6.1.e du RGPD), confiée au SIAO par "
-    "le code de l'action sociale et des familles (article L. 345-2-4 : observation sociale)."
+    "le code de l'action sociale et des familles (article L. 345-2-4 : missions du SIAO, dont "
+    "l'observation sociale)."
 )
 
 
@@ -115,14 +116,13 @@ def registre(settings: Settings) -> str:
         "",
         "## Données reçues, par source",
         "",
-        "| Source | Partenaire | Ce qu'elle décrit | Données pseudonymisées à la réception | "
-        "Autres données |",
-        "|---|---|---|---|---|",
+        "| Source | Partenaire | Données pseudonymisées à la réception | Autres données |",
+        "|---|---|---|---|",
     ]
     for source in all_sources().values():
         hidden, kept = _fields(source)
         lines.append(
-            f"| `{source.id}` — {source.label} | {source.partner} | {source.description} | "
+            f"| `{source.id}` — {source.label} | {source.partner} | "
             f"{', '.join(hidden) or '—'} | {', '.join(kept) or '—'} |"
         )
     return "\n".join(lines) + "\n"
@@ -130,9 +130,10 @@ def registre(settings: Settings) -> str:
 
 def notice(settings: Settings) -> str:
     """docs/notice.md: the information notice for the persons concerned (art. 13 and 14)."""
-    partners = [f"- {s.label} ({s.partner})" for s in all_sources().values()]
-    hidden = sorted({f for s in all_sources().values() for f in _fields(s)[0]})
-    kept = sorted({f for s in all_sources().values() for f in _fields(s)[1]})
+    partners = [f"- {s.label}" for s in all_sources().values()]
+    received = {f for s in all_sources().values() for f in s.columns}
+    hidden = [FIELD_LABELS[f] for f in FIELDS if f in received and f in PSEUDONYMISED]
+    kept = [FIELD_LABELS[f] for f in FIELDS if f in received and f not in PSEUDONYMISED]
     lines = [
         "# Information des personnes : l'observation Synchrø",
         "",

@@ -311,6 +311,7 @@ _TABLES = (
             _c("created_at", "TIMESTAMP", "", "NOT NULL"),
         ),
         subject=("record_token", "tok_name", "tok_dob"),
+        tokens=("record_token", "tok_name", "tok_dob"),  # and the replacement's token values
         by_month=False,
     ),
     Table(

@@ -13,6 +13,7 @@ from synchro_dagster.defs.core import HOUSEHOLD_EVENTS, HOUSEHOLD_MONTHS, PROVEN
 from synchro_dagster.defs.marts import INDICATORS
 from synchro_dagster.defs.partitions import partition_month
 from synchro_dagster.privacy import audit
+from synchro_dagster.privacy.access import share_published
 from synchro_dagster.publish import public
 from synchro_dagster.publish.disclosure import DisclosureError
 from synchro_dagster.publish.feedback import publish_feedback
@@ -99,7 +100,8 @@ def analytics_snapshot(
     ):
         counts = publish_snapshot(conn, target)
         audit.record(conn, synchro, "snapshot", {"rows": sum(counts.values())})
-    context.log.info(f"Snapshot refreshed: {target}")
+    shared = share_published(synchro)  # the published tree, to SYNCHRO_PUBLISH_GROUP
+    context.log.info(f"Snapshot refreshed: {target}; {shared} published file(s) group-readable")
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(target)), **counts})
 
 

@@ -14,6 +14,7 @@ Whoever holds the current key file holds every key; losing it loses every link (
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from collections.abc import Callable
@@ -23,7 +24,7 @@ import duckdb
 import polars as pl
 
 from synchro_dagster import warehouse
-from synchro_dagster.identity.tokens import KEY_SEPARATOR, key_chain, rekeyed
+from synchro_dagster.identity.tokens import KEY_SEPARATOR, TOKEN_COLUMNS, key_chain, rekeyed
 from synchro_dagster.ingest.store import check_key, key_fingerprint
 from synchro_dagster.privacy import audit
 from synchro_dagster.settings import KEY_ENV, Settings, private_dir, pseudonymisation_key
@@ -50,6 +51,15 @@ def _rekey_value(key: bytes, value: str) -> str:
     """A stored token column's value (one token, or several separated by spaces, sorted as
     ingestion sorts them) under one more key."""
     return " ".join(sorted(rekeyed(key, t) for t in value.split()))
+
+
+def _rekey_replacement(key: bytes, value: str) -> str:
+    """privacy.subjects.replacement: a rectification's JSON, whose token values are re-keyed."""
+    replacement = json.loads(value)
+    for column, token in replacement.items():
+        if column in TOKEN_COLUMNS and token:
+            replacement[column] = _rekey_value(key, token)
+    return json.dumps(replacement, sort_keys=True)
 
 
 def _rekey_header(key: bytes, value: str) -> str:
@@ -93,6 +103,11 @@ def rotate(conn: duckdb.DuckDBPyConnection, key: bytes, new_key: bytes) -> Rotat
         for column in spec.tokens:
             r, t = _rewrite(conn, spec.name, column, lambda v: _rekey_value(new_key, v))
             rows, values = rows + r, values + t
+    if "privacy.subjects" in present:
+        r, t = _rewrite(
+            conn, "privacy.subjects", "replacement", lambda v: _rekey_replacement(new_key, v)
+        )
+        rows, values = rows + r, values + t
     if "lineage.files" in present:
         tables += 1
         r, t = _rewrite(

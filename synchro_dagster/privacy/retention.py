@@ -28,6 +28,7 @@ from synchro_dagster import warehouse
 from synchro_dagster.identity.horizon import forgotten_links, months_before
 from synchro_dagster.ingest.stage import delivered_files, sha256_of
 from synchro_dagster.privacy import audit
+from synchro_dagster.privacy.access import share_published
 from synchro_dagster.publish.snapshot import publish_snapshot
 from synchro_dagster.settings import Settings
 from synchro_dagster.sources import all_sources
@@ -114,6 +115,13 @@ RULES: dict[str, Callable[[str], str]] = {
         f"DELETE FROM {name} AS c WHERE c.created_at < $kept_from AND NOT EXISTS ("
         "SELECT 1 FROM _names_kept AS k WHERE k.tok_name IN (c.token_a, c.token_b))"
     ),
+    # an objection or a limitation lasts (it must keep dropping or freezing later deliveries);
+    # a rectification goes with the last record it corrects
+    "privacy.subjects": lambda name: (
+        f"DELETE FROM {name} AS r WHERE r.action = 'rectify' AND r.created_at < $kept_from "
+        "AND NOT EXISTS (SELECT 1 FROM _names_kept AS k WHERE k.tok_name = r.tok_name "
+        "OR k.record_token = r.record_token)"
+    ),
 }
 
 
@@ -130,8 +138,8 @@ def rule_for(table: str) -> Callable[[str], str]:
 
 
 def _order(table: str) -> int:
-    """Staging before links (a never-linked record is found by its missing link), corrections
-    after staging (they follow the records left), links last (the others read them)."""
+    """In RULES' order: staging first (a record never linked is found by its missing link),
+    corrections and requests after staging (they follow the records left)."""
     order = [*RULES]
     schema = table.split(".")[0]
     return order.index(table if table in RULES else f"{schema}.*")
@@ -163,11 +171,14 @@ def purge(conn: duckdb.DuckDBPyConnection, run: RetentionRun) -> None:
     run.households = conn.execute("SELECT count(*) FROM _gone_households").fetchall()[0][0]
     params = {"kept_from": run.kept_from}
     for name in tables:
-        if name == "identity.corrections":
+        if name in ("identity.corrections", "privacy.subjects"):  # after staging's deletions
             names = " UNION ".join(
-                f"SELECT tok_name FROM {t}" for t in sorted(present) if t.startswith("staging.")
+                f"SELECT tok_name, record_token FROM {t}"
+                for t in sorted(present)
+                if t.startswith("staging.")
             )
-            conn.execute(f"CREATE OR REPLACE TEMP TABLE _names_kept AS {names or 'SELECT NULL'}")
+            empty = "SELECT NULL AS tok_name, NULL AS record_token"
+            conn.execute(f"CREATE OR REPLACE TEMP TABLE _names_kept AS {names or empty}")
         sql = rules[name](name)
         (before,) = conn.execute(f"SELECT count(*) FROM {name}").fetchall()[0]
         conn.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
@@ -223,4 +234,5 @@ def run_retention(settings: Settings, today: date) -> RetentionRun:
             path.unlink()
         if settings.snapshot_path.exists():
             publish_snapshot(conn, settings.snapshot_path)
+    share_published(settings)
     return run

@@ -16,12 +16,15 @@ import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import polars as pl
 import pytest
 from pipelinekit import KEY, copy, run
 
 from synchro_dagster import warehouse
+from synchro_dagster.defs import build_definitions
+from synchro_dagster.defs.landing import requests_for, scan_landing
 from synchro_dagster.identity.horizon import forgotten_links, months_before
 from synchro_dagster.identity.persons import link_month, write_month
 from synchro_dagster.indicators.build import indicators_month
@@ -178,6 +181,14 @@ def test_landing_files_go_after_the_delay_and_a_month_without_files_keeps_its_ro
     assert set(done.files) == {p for p in files if p.parent != waiting.parent}
     assert all(p.parent.is_dir() for p in files)  # month folders stay: still partitions
     waiting.unlink()
+    # the landing sensor finds only the files kept, all ingested already: it requests no run
+    found = scan_landing(settings.landing_dir, {"2025-01", "2025-02", "2025-03"})
+    assert set(found) == {
+        p.relative_to(settings.landing_dir).as_posix() for p in files if p.exists()
+    }
+    with warehouse.read_only(settings.warehouse_path) as conn:
+        ingested = set(conn.execute("SELECT file_name, sha256 FROM lineage.files").fetchall())
+    assert requests_for(found, ingested, ["2025-01", "2025-02", "2025-03"]) == []
     # the month run again (as `synchro run --months 2025-03` or a backfill would) finds no
     # file and leaves its staged rows, and so its figures, as they were
     assert run(data, [date(2025, 3, 1)]) == 0
@@ -192,3 +203,21 @@ def test_landing_files_go_after_the_delay_and_a_month_without_files_keeps_its_ro
             len(done.files),
         ]
     assert os.stat(settings.warehouse_path).st_mode & 0o777 == 0o600
+
+
+def test_the_retention_job_runs_in_dagster_and_reports_counts_only(ran, tmp_path):
+    data = copy(ran, tmp_path)
+    settings = Settings(data_dir=data)
+    result = (
+        build_definitions(settings)
+        .resolve_job_def("retention_job")
+        .execute_in_process(instance=dg.DagsterInstance.ephemeral())
+    )
+    assert result.success
+    (output,) = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
+    metadata = output.event_specific_data.metadata
+    assert metadata["persons"].value == 0  # three months of 2025: everyone named since
+    assert metadata["kept_from"].value == f"{months_before(date.today().replace(day=1), 24):%Y-%m}"
+    assert all(isinstance(v.value, int | str) for v in metadata.values())
+    with warehouse.read_only(settings.warehouse_path) as conn:
+        assert [e.kind for e in audit.events(conn)].count("retention") == 1

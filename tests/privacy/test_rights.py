@@ -310,3 +310,21 @@ def test_an_opposition_finds_the_persons_quarantined_rows_in_the_files_again(ran
     expected = _staged_rows(ran, rejected)
     assert unchecked == 0
     assert rows.select(expected.columns).sort("source").rows() == expected.rows()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("birth_date", date(1985, 3, 2)), ("last_name", "Lefèvre"), ("first_name", "Jean-Marc")],
+)
+def test_a_rectification_replaces_every_token_its_field_changes(field, value):
+    from dataclasses import replace
+
+    from synchro_dagster.privacy.rules import FIELD_COLUMNS
+
+    typed = rights.Identity("Martin", "Sophie", date(1985, 2, 3))
+    before, after = (
+        typed.tokens(KEY.encode()),
+        replace(typed, **{field: value}).tokens(KEY.encode()),
+    )
+    changed = {column for column in before if before[column] != after[column]}
+    assert changed and changed <= set(FIELD_COLUMNS[field])

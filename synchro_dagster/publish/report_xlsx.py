@@ -151,9 +151,13 @@ def _chart_sheet(wb: xlsxwriter.Workbook, f: _Formats, chart: Chart, min_cell: i
             }
         )
     excel.set_title({"name": chart.title, "name_font": {"size": 11}})
-    excel.set_y_axis({"num_format": "#,##0", "major_gridlines": {"visible": True}})
-    if chart.kind == "bar":
-        excel.set_x_axis({"reverse": True})  # categories top-down, as in the table
+    values = {"num_format": "#,##0", "major_gridlines": {"visible": True}}
+    if chart.kind == "bar":  # xlsxwriter: a bar chart's x axis is its horizontal value axis
+        excel.set_x_axis(values)
+        # categories top-down as in the table, the value axis still at the bottom
+        excel.set_y_axis({"reverse": True, "crossing": "max"})
+    else:
+        excel.set_y_axis(values)
     excel.set_legend({"position": "bottom"} if len(chart.series) > 1 else {"none": True})
     excel.show_blanks_as("gap")
     height = max(360, 26 * len(chart.categories) * len(chart.series) + 120)

@@ -76,7 +76,19 @@ def charts(path: Path) -> list[dict]:
                 for ser in chart.findall(f"{C}ser")
             ]
             direction = chart.find(f"{C}barDir").get("val")
-            found.append({"type": f"{chart.tag.removeprefix(C)}/{direction}", "series": series})
+            axes = {
+                axis.tag.removeprefix(C): axis.find(f"{C}scaling/{C}orientation").get("val")
+                for axis in plot
+                if axis.tag in (f"{C}catAx", f"{C}valAx")
+            }
+            found.append(
+                {
+                    "type": f"{chart.tag.removeprefix(C)}/{direction}",
+                    "series": series,
+                    "axes": axes,
+                    "number_format": plot.find(f"{C}valAx/{C}numFmt").get("formatCode"),
+                }
+            )
     return found
 
 
@@ -139,6 +151,12 @@ def test_every_chart_reads_the_table_on_its_own_sheet(ran: Path) -> None:
     assert [c["type"] for c in found] == [
         f"barChart/{d}" for d in ("col", "col", "bar", "col", "bar", "col", "bar")
     ]
+    # bars grow from the left and list their categories top-down, as the table does; values
+    # read 1 234 in a French Excel
+    for chart in found:
+        bar = chart["type"].endswith("/bar")
+        assert chart["axes"] == {"catAx": "maxMin" if bar else "minMax", "valAx": "minMax"}
+        assert chart["number_format"] == "#,##0"
     sheets = []
     for chart in found:
         for series in chart["series"]:

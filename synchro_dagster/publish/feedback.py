@@ -41,12 +41,9 @@ from synchro_dagster.ingest.errors import (
     ROW_RULES,
 )
 from synchro_dagster.ingest.stage import delivered_files, sha256_of
+from synchro_dagster.publish.french import month_name, percent, thousands
 from synchro_dagster.sources import all_sources
 from synchro_dagster.sources.spec import Source
-
-MONTHS_FR = (
-    "janvier février mars avril mai juin juillet août septembre octobre novembre décembre".split()
-)
 
 # a canonical or staged field, in words, when the source declares no column title for it
 FIELD_LABELS = {
@@ -122,10 +119,6 @@ class Feedback:
             "column_changes": len(self.columns),
             "households_only_this_source": self.seen_only or 0,
         }
-
-
-def month_fr(month: date) -> str:
-    return f"{MONTHS_FR[month.month - 1]} {month.year}"
 
 
 def feedback_path(folder: Path, source_id: str, month: date) -> Path:
@@ -279,7 +272,7 @@ def _drift_and_volume(fb: Feedback, current: pl.DataFrame, before: pl.DataFrame)
         for digest in sorted(set(previous) - set(now)):
             fb.columns.append((_unused_label(previous[digest], digest), "absente"))
         last = before["month"][-1]
-        fb.columns_note = f"par rapport à la livraison de {month_fr(last)} : " + (
+        fb.columns_note = f"par rapport à la livraison de {month_name(last)} : " + (
             f"{len(fb.columns)} changement(s)" if fb.columns else "aucun changement"
         )
     trailing = before.tail(TRAILING_MONTHS)
@@ -291,17 +284,13 @@ def _drift_and_volume(fb: Feedback, current: pl.DataFrame, before: pl.DataFrame)
             mean, ratio = outcome.metadata["trailing_mean"], outcome.metadata["ratio"]
             fb.volume_ok = outcome.passed
             fb.volume_note = (
-                f"{_n(current['rows_staged'][0])} lignes intégrées contre {_n(mean)} en "
-                f"moyenne sur les {trailing.height} mois précédents ({(ratio - 1) * 100:+.0f} %)"
-                + ("" if outcome.passed else f" : écart de plus de {VOLUME_TOLERANCE * 100:.0f} %")
+                f"{thousands(int(current['rows_staged'][0]))} lignes intégrées contre "
+                f"{thousands(round(mean))} en moyenne sur les {trailing.height} mois précédents "
+                f"({percent(ratio - 1)})"
+                + ("" if outcome.passed else f" : écart de plus de {percent(VOLUME_TOLERANCE)}")
             )
         else:
             fb.volume_note = "pas de mois précédent : rien à comparer"
-
-
-def _n(value: float) -> str:
-    """A whole number the French way: 1 234."""
-    return f"{value:,.0f}".replace(",", "\u202f")
 
 
 def _unused(columns: pl.Series | None) -> dict[str, str]:
@@ -321,7 +310,7 @@ def _unused_label(place: str, digest: str) -> str:
 def _to_do(fb: Feedback) -> list[str]:
     todo = [f"Renvoyer « {name} » : {fix[:1].lower()}{fix[1:]}" for name, _, fix in fb.refusals]
     if not fb.files:
-        todo.append(f"Aucun fichier reçu pour {month_fr(fb.month)} : envoyez l'export du mois.")
+        todo.append(f"Aucun fichier reçu pour {month_name(fb.month)} : envoyez l'export du mois.")
     if fb.rows:
         todo.append(
             f"Corriger les {len(fb.rows)} ligne(s) écartée(s) dans votre logiciel (onglet "
@@ -387,7 +376,7 @@ def write_workbook(fb: Feedback, path: Path) -> Path:
     _table(
         wb.create_sheet("Volume"),
         ["Mois", "Lignes intégrées"],
-        [[month_fr(m), n] for m, n in fb.volume],
+        [[month_name(m), n] for m, n in fb.volume],
         "Aucune livraison intégrée à ce jour.",
     )
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -399,7 +388,7 @@ def write_workbook(fb: Feedback, path: Path) -> Path:
 
 def _summary(ws: Worksheet, fb: Feedback) -> None:
     counts = fb.counts()
-    ws.append([f"Retour sur vos fichiers de {month_fr(fb.month)}"])
+    ws.append([f"Retour sur vos fichiers de {month_name(fb.month)}"])
     ws["A1"].font = _TITLE
     ws.append([fb.source.label])
     ws.append([f"Produit le {datetime.now():%d/%m/%Y à %H:%M} par l'observatoire du SIAO."])

@@ -181,6 +181,16 @@ def parser() -> argparse.ArgumentParser:
     a = sub.add_parser("audit", help="print the audit trail (operations on personal data)")
     a.add_argument("--data-dir", type=Path, default=Path("data"))
 
+    x = sub.add_parser("export", help="write a query on the analysts' snapshot to an .xlsx")
+    x.add_argument("--data-dir", type=Path, default=Path("data"))
+    x.add_argument("--out", type=Path, required=True, help="the workbook to write (.xlsx)")
+    x.add_argument(
+        "--sql",
+        default=None,
+        help="a query on DIR/published/analytics.duckdb (default: every indicator, every month, "
+        "with its French labels)",
+    )
+
     h = sub.add_parser("prepare-home", help="create the Dagster instance folder for DIR")
     h.add_argument("--data-dir", type=Path, default=Path("data"))
     return p
@@ -308,7 +318,8 @@ def headline_figures(snapshot: Path) -> list[str]:
         lines = [f"Headline figures for {month:%Y-%m}:"]
         for indicator, dimension, label in HEADLINES:
             (value,) = conn.execute(
-                "SELECT sum(value) FROM marts.indicators WHERE month = ? AND indicator = ? AND "
+                "SELECT sum(coalesce(count, months)) FROM marts.indicators WHERE month = ? "
+                "AND indicator = ? AND "
                 "coalesce(dimension, '') LIKE ?",
                 [month, indicator, dimension or ""],
             ).fetchall()[0]
@@ -317,9 +328,9 @@ def headline_figures(snapshot: Path) -> list[str]:
             )
             lines.append(f"  {label:<55} {shown:>8}")
         rows = conn.execute(
-            "SELECT split_part(dimension, '=', 2), value FROM marts.indicators WHERE month = ? "
+            "SELECT split_part(dimension, '=', 2), count FROM marts.indicators WHERE month = ? "
             "AND indicator = 'stock_households' AND dimension LIKE 'situation=%' "
-            "ORDER BY value DESC",
+            "ORDER BY count DESC",
             [month],
         ).fetchall()
         lines.append("  by situation: " + ", ".join(f"{s} {v:,.0f}" for s, v in rows))
@@ -541,6 +552,20 @@ def print_audit(data_dir: Path) -> int:
     return 0
 
 
+def export(data_dir: Path, out: Path, sql: str | None = None) -> int:
+    """The snapshot's figures (or any query on it) as an Excel workbook."""
+    from synchro_dagster.publish.snapshot import INDICATORS_IN_FRENCH, export_xlsx
+    from synchro_dagster.settings import Settings
+
+    snapshot = Settings.from_env(data_dir).snapshot_path
+    if not snapshot.exists():
+        print(f"No snapshot at {snapshot}: run the monthly job first.", file=sys.stderr)
+        return 1
+    rows = export_xlsx(snapshot, out, sql or INDICATORS_IN_FRENCH)
+    print(f"Wrote {rows:,} rows to {out} (readable by you only).")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "generate":
@@ -573,6 +598,8 @@ def main(argv: list[str] | None = None) -> int:
         return retention(args.data_dir, args.today)
     if args.command == "audit":
         return print_audit(args.data_dir)
+    if args.command == "export":
+        return export(args.data_dir, args.out, args.sql)
     if args.command == "prepare-home":
         print(prepare_dagster_home(args.data_dir))
         return 0

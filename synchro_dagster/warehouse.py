@@ -40,6 +40,13 @@ class Table:
     tokens: tuple[str, ...] = ()  # columns of keyed tokens (space-separated): a rotation re-keys
     by_month: bool = True  # False: the whole table is replaced at each write
     append_only: bool = False  # rows are only ever inserted: no write replaces or deletes them
+    meaning: str = ""  # what the rows say and why the table exists, after its grain
+
+    @property
+    def description(self) -> str:
+        """Grain and meaning: the table's DuckDB comment, its Dagster description, the snapshot's
+        comment — one text."""
+        return f"Grain: {self.grain}. {self.meaning}".strip()
 
     @property
     def schema(self) -> str:
@@ -85,12 +92,12 @@ _TABLES = (
             MONTH,
             _c("file_name", "VARCHAR", "relative to the landing directory", "NOT NULL"),
             _c("sha256", "VARCHAR", "of the file's bytes", "NOT NULL"),
-            _c("size_bytes", "BIGINT", "", "NOT NULL"),
+            _c("size_bytes", "BIGINT", "size of the file", "NOT NULL"),
             _c("sheet", "VARCHAR", "the sheet read, for a workbook"),
             _c("header_row", "INTEGER", "row of the header line"),
-            _c("rows_read", "INTEGER", "", "NOT NULL"),
-            _c("rows_staged", "INTEGER", "", "NOT NULL"),
-            _c("rows_quarantined", "INTEGER", "", "NOT NULL"),
+            _c("rows_read", "INTEGER", "data rows under the header", "NOT NULL"),
+            _c("rows_staged", "INTEGER", "rows kept in staging", "NOT NULL"),
+            _c("rows_quarantined", "INTEGER", "rows set aside with reason codes", "NOT NULL"),
             _c("rows_ignored", "INTEGER", "blank, title, total and comment rows", "NOT NULL"),
             _c(
                 "rows_opposed",
@@ -105,8 +112,10 @@ _TABLES = (
                 "partner columns the source does not use: position and keyed hash of the title",
             ),
             _c("run_id", "VARCHAR", "Dagster run that ingested it"),
-            _c("loaded_at", "TIMESTAMP", "", "NOT NULL"),
+            _c("loaded_at", "TIMESTAMP", "when it was ingested", "NOT NULL"),
         ),
+        meaning="Every file a partner delivered and what became of its rows; any figure traces "
+        "to it through core.provenance (source, file_sha256).",
     ),
     Table(
         "lineage.refusals",
@@ -263,6 +272,9 @@ _TABLES = (
             _c("housing_kind", "VARCHAR", "social | private | adapted | housing_first | unknown"),
         ),
         subject=("household_id",),
+        meaning="Status (active, housed, deceased, left_territory, inactive), situation by the "
+        "latest dated evidence (source rank on ties), ETHOS Light, composition, persons and age "
+        "bands, first month seen, sources of the month, open needs, answers received.",
     ),
     Table(
         "core.household_events",
@@ -277,6 +289,11 @@ _TABLES = (
             _c("months_since_exit", "INTEGER", "for returned_from_housing"),
         ),
         subject=("household_id", "merged_into"),
+        meaning="Its type (newly identified, returned from housing or from inactivity; to "
+        "housing by kind, to inactivity, deceased, left the territory, duplicate merged), "
+        "against last month's stored household-months (months run in order: identity and "
+        "indicators depend on their month before). Last month's stock + inflows - outflows = "
+        "this month's stock.",
     ),
     Table(
         "core.provenance",
@@ -291,6 +308,8 @@ _TABLES = (
             _c("kind", "VARCHAR", "homeless | housed | deceased | left_territory | unknown"),
         ),
         subject=("household_id", "file_sha256", "row_number"),
+        meaning="Any figure traces to partner files (source, file sha256, row number) with one "
+        "join on lineage.files.",
     ),
     Table(
         "privacy.subjects",
@@ -347,19 +366,22 @@ _TABLES = (
             _c("dimension", "VARCHAR", "null for the total, else name=value"),
             _c("value", "DOUBLE", "the figure", "NOT NULL"),
         ),
+        meaning="Stock, inflow and outflow of households, persons, durations, needs and answers, "
+        "coverage by source. Definitions in marts.indicator_definitions and docs/indicators.md.",
     ),
     Table(
         "marts.indicator_definitions",
         "one row per indicator: unit, definition (in English and French), dimensions, additive",
         (
-            _c("indicator", "VARCHAR"),
-            _c("unit", "VARCHAR"),
-            _c("definition", "VARCHAR"),
+            _c("indicator", "VARCHAR", "its name in marts.indicators"),
+            _c("unit", "VARCHAR", "households | persons | requests | months"),
+            _c("definition", "VARCHAR", "what it counts or measures, and how"),
             _c("definition_fr", "VARCHAR", "the definition in French (reports, public tables)"),
             _c("dimensions", "VARCHAR[]", "families of rows with dimension 'family=value'"),
             _c("additive", "BOOLEAN", "the parts of each dimension add up to the total"),
         ),
         by_month=False,
+        meaning="What each indicator of marts.indicators means (also docs/indicators.md).",
     ),
 )
 TABLES: dict[str, Table] = {t.name: t for t in _TABLES}
@@ -460,13 +482,14 @@ def ensure(conn: duckdb.DuckDBPyConnection, *names: str) -> None:
         if name in present:
             _add_missing_columns(conn, table(name))
             continue
-        _create(conn, table(name))
+        create(conn, table(name))
 
 
-def _create(conn: duckdb.DuckDBPyConnection, spec: Table) -> None:
+def create(conn: duckdb.DuckDBPyConnection, spec: Table) -> None:
+    """Creates a declared table (and its schema) in the current database, with its comments."""
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {spec.schema}")
     conn.execute(spec.ddl())
-    conn.execute(f"COMMENT ON TABLE {spec.name} IS {quoted(spec.grain)}")
+    conn.execute(f"COMMENT ON TABLE {spec.name} IS {quoted(spec.description)}")
     for column in spec.columns:
         if column.comment:
             conn.execute(f"COMMENT ON COLUMN {spec.name}.{column.name} IS {quoted(column.comment)}")
@@ -529,7 +552,7 @@ def replace_month(
                     conn.execute(f"DELETE FROM {name}{where}", params)
                 else:
                     conn.execute(f"DROP TABLE {name}")
-                    _create(conn, spec)
+                    create(conn, spec)
                 if name in relations:
                     relation = relations[name]
                     conn.execute(f"INSERT INTO {name} BY NAME SELECT * FROM {relation}")

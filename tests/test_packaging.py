@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from synchro_dagster.sources import all_sources
+
 ROOT = Path(__file__).resolve().parents[1]
 NOT_SHIPPED = shutil.ignore_patterns(
     ".git", ".venv", "data", "__pycache__", "*.egg-info", "build", ".*_cache"
@@ -69,6 +71,11 @@ def test_an_installed_wheel_runs_the_demo_from_another_directory(tmp_path):
     assert (data / "published" / "public" / "indicators.xlsx").is_file()
     for suffix in (".xlsx", ".html", ".pdf"):  # the last month's report
         assert (data / "published" / "reports" / f"synchro_2025-02{suffix}").is_file()
+    last = sorted(p.name for p in (data / "landing").iterdir())[-1]
+    feedback = sorted(p.relative_to(data) for p in (data / "published" / "feedback").rglob("*"))
+    assert [p for p in feedback if last in p.name] == [
+        Path("published", "feedback", s, f"retour_{s}_{last}.xlsx") for s in sorted(all_sources())
+    ]  # one workbook per partner for the last month
     assert (data / "dagster_home" / "dagster.yaml").is_file()
     train = synchro("identity", "train", "--data-dir", str(data))
     assert train.returncode == 0, train.stderr[-2000:]

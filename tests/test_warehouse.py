@@ -106,7 +106,9 @@ def test_core_tables_have_declared_columns_before_any_query_runs():
         ("household_id", "BIGINT"),
         ("status", "VARCHAR"),
     ]
-    assert all(comment for _, _, comment in columns) and grain.startswith("one row per household")
+    assert all(comment for _, _, comment in columns)
+    assert grain == warehouse.table("core.household_months").description
+    assert grain.startswith("Grain: one row per household")
 
 
 def test_the_staged_history_reads_every_staging_table_up_to_a_month():

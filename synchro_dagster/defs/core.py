@@ -32,16 +32,17 @@ PROVENANCE = dg.AssetKey(["core", "provenance"])
 def table_spec(
     key: dg.AssetKey,
     deps: list,
-    description: str,
+    sql: str,
     partitions: dg.PartitionsDefinition,
     version: str,
 ) -> dg.AssetSpec:
-    """A `core` or `marts` table: SQL on DuckDB, its column schema from the warehouse."""
+    """A `core` or `marts` table: SQL on DuckDB (the file `sql`), its description and column
+    schema from the warehouse's declaration."""
     table = ".".join(key.path)
     return dg.AssetSpec(
         key,
         deps=deps,
-        description=description,
+        description=f"{warehouse.table(table).description} SQL: {sql}.",
         group_name=key.path[0],
         kinds={"duckdb", "sql"},
         owners=OWNERS,
@@ -64,34 +65,21 @@ def core_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition
             table_spec(
                 HOUSEHOLD_MONTHS,
                 [*staging, *IDENTITY],
-                "Grain: one row per household and month, for every household with a record "
-                "dated in the inactivity window. Status (active, housed, deceased, "
-                "left_territory, inactive), situation by the latest dated evidence (source "
-                "rank on ties), ETHOS Light, composition, persons and age bands, first month "
-                "seen, sources of the month, open needs, answers received. "
-                "SQL: synchro_dagster/observation/household_months.sql.",
+                "synchro_dagster/observation/household_months.sql",
                 partitions,
                 version,
             ),
             table_spec(
                 HOUSEHOLD_EVENTS,
                 [HOUSEHOLD_MONTHS, *IDENTITY],
-                "Grain: one row per household entering or leaving the stock in the month, "
-                "with its type (newly identified, returned from housing or from inactivity; "
-                "to housing by kind, to inactivity, deceased, left the territory, duplicate "
-                "merged), against last month's stored household-months (months run in order: "
-                "identity and indicators depend on their month before). Last month's stock + "
-                "inflows - outflows = this month's stock. "
-                "SQL: synchro_dagster/observation/household_events.sql.",
+                "synchro_dagster/observation/household_events.sql",
                 partitions,
                 version,
             ),
             table_spec(
                 PROVENANCE,
                 [HOUSEHOLD_MONTHS, *staging],
-                "Grain: one row per household-month and staged record behind it (source, file "
-                "sha256, row number): any figure traces to partner files with one join on "
-                "lineage.files. SQL: synchro_dagster/observation/provenance.sql.",
+                "synchro_dagster/observation/provenance.sql",
                 partitions,
                 version,
             ),

@@ -31,10 +31,7 @@ def marts_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinitio
             HOUSEHOLD_EVENTS,
             dg.AssetDep(INDICATORS, partition_mapping=dg.TimeWindowPartitionMapping(-1, -1)),
         ],
-        "Grain: one row per month, indicator and dimension (null for the total, otherwise "
-        "'name=value'): stock, inflow and outflow of households, persons, durations, needs "
-        "and answers, coverage by source. Definitions in marts.indicator_definitions and "
-        "docs/indicators.md. SQL: synchro_dagster/indicators/indicators.sql.",
+        "synchro_dagster/indicators/indicators.sql",
         partitions,
         code_version("synchro_dagster.indicators.build"),
     )

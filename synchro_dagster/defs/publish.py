@@ -18,7 +18,12 @@ from synchro_dagster.publish import public
 from synchro_dagster.publish.disclosure import DisclosureError
 from synchro_dagster.publish.feedback import publish_feedback
 from synchro_dagster.publish.report import write_reports
-from synchro_dagster.publish.snapshot import SNAPSHOT_TABLES, publish_snapshot
+from synchro_dagster.publish.snapshot import (
+    OLDEST_DUCKDB,
+    SNAPSHOT_TABLES,
+    STORAGE_VERSION,
+    publish_snapshot,
+)
 from synchro_dagster.settings import Settings
 from synchro_dagster.sources import all_sources
 
@@ -85,7 +90,11 @@ FEEDBACK = dg.AssetKey(["publish", "partner_feedback"])
         "Grain: one DuckDB file holding every month of "
         f"{', '.join(SNAPSHOT_TABLES)}: the analysts' read-only copy. No identity tokens, "
         "no staging rows. Written beside the live warehouse and swapped in at once: an "
-        "analyst holding it open never blocks the pipeline. File: data/published/analytics.duckdb."
+        "analyst holding it open never blocks the pipeline. Readable by DuckDB "
+        f"{OLDEST_DUCKDB} and later (storage version {STORAGE_VERSION}); every table and "
+        "column commented from warehouse.py; marts.code_labels gives each code its French "
+        "label; indicators as an integer `count` or a duration in `months`. "
+        "File: data/published/analytics.duckdb."
     ),
 )
 def analytics_snapshot(

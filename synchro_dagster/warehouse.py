@@ -220,6 +220,16 @@ _TABLES = (
         ),
     ),
     Table(
+        "identity.id_sequences",
+        "one row per entity (person, household): the highest id ever given, so that an id "
+        "retention deleted is never given to someone else",
+        (
+            _c("entity", "VARCHAR", "person | household", "NOT NULL"),
+            _c("last_id", "BIGINT", "", "NOT NULL"),
+        ),
+        by_month=False,
+    ),
+    Table(
         "identity.corrections",
         "one row per manual correction: two spellings (tok_name tokens) to link or keep apart",
         (

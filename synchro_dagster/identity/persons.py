@@ -45,6 +45,7 @@ IDENTITY_TABLES = (
     "household_aliases",
     "churn",
     "models",
+    "id_sequences",
 )
 CORRECTIONS = "identity.corrections"
 # the model is re-estimated on the territory's own records when they have grown this much since
@@ -68,6 +69,31 @@ class MonthIdentity:
 
 def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
     warehouse.ensure(conn, *(f"identity.{t}" for t in IDENTITY_TABLES), CORRECTIONS)
+
+
+ID_SOURCES = {  # entity -> where its ids are held
+    "person": ("identity.person_links", "person_id"),
+    "household": ("identity.households", "household_id"),
+}
+
+
+def next_free_id(conn: duckdb.DuckDBPyConnection, entity: str) -> int:
+    """One more than the highest id of `entity` held or ever given (`identity.id_sequences`,
+    written by retention before it deletes ids): an id is never given twice."""
+    table, column = ID_SOURCES[entity]
+    (held,) = conn.execute(f"SELECT coalesce(max({column}), 0) FROM {table}").fetchall()[0]
+    given = conn.execute(
+        "SELECT last_id FROM identity.id_sequences WHERE entity = ?", [entity]
+    ).fetchall()
+    return 1 + max([int(held), *(int(g) for (g,) in given)])
+
+
+def record_id_sequences(conn: duckdb.DuckDBPyConnection) -> None:
+    """Remembers the highest id of each entity given so far (before ids are deleted)."""
+    ensure_tables(conn)
+    last = {entity: next_free_id(conn, entity) - 1 for entity in ID_SOURCES}
+    conn.execute("DELETE FROM identity.id_sequences")
+    conn.executemany("INSERT INTO identity.id_sequences VALUES (?, ?)", list(last.items()))
 
 
 def staged_records(conn: duckdb.DuckDBPyConnection, until: date) -> pl.DataFrame:
@@ -151,11 +177,7 @@ def link_month(
         comp.union(node_of[a], node_of[b])
     several = one_of_several(comp, weak, node_of, new["record_id"].to_list(), last_seen)
 
-    next_id = 1 + int(
-        conn.execute("SELECT coalesce(max(person_id), 0) FROM identity.person_links").fetchall()[0][
-            0
-        ]
-    )
+    next_id = next_free_id(conn, "person")
     members: dict[int, set[int]] = defaultdict(set)  # component -> known person ids
     for node in set(node_of.values()):
         if node >= offset:
@@ -349,11 +371,7 @@ def _households(
                 comp.union(anchor[h], group[0])
             else:
                 anchor[h] = group[0]
-    next_id = 1 + int(
-        conn.execute("SELECT coalesce(max(household_id), 0) FROM identity.households").fetchall()[
-            0
-        ][0]
-    )
+    next_id = next_free_id(conn, "household")
     groups: dict[int, list[int]] = defaultdict(list)
     for pid in persons:
         groups[comp.find(pid)].append(pid)

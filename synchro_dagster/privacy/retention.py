@@ -26,6 +26,7 @@ import duckdb
 
 from synchro_dagster import warehouse
 from synchro_dagster.identity.horizon import forgotten_links, months_before
+from synchro_dagster.identity.persons import record_id_sequences
 from synchro_dagster.ingest.stage import delivered_files, sha256_of
 from synchro_dagster.privacy import audit
 from synchro_dagster.privacy.access import share_published
@@ -151,9 +152,7 @@ def purge(conn: duckdb.DuckDBPyConnection, run: RetentionRun) -> None:
     present = set(warehouse.existing_tables(conn))
     tables = sorted((t.name for t in warehouse.personal_tables() if t.name in present), key=_order)
     rules = {name: rule_for(name) for name in tables}
-    warehouse.ensure(
-        conn, "identity.person_links", "identity.person_aliases", "identity.households"
-    )
+    record_id_sequences(conn)  # a deleted id is never given again (creates identity's tables)
     # the persons the next month's computation ignores, judged on every link held
     forgotten = forgotten_links(conn, run.today.replace(day=1), run.retention_months, date.max)
     conn.register("_forgotten_frame", forgotten)

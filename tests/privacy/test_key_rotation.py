@@ -32,7 +32,8 @@ def forget_march(path) -> None:
     with warehouse.connect(path) as conn:
         for name in warehouse.existing_tables(conn):
             schema = name.split(".")[0]
-            if (
+            by_month = warehouse.table(name).by_month
+            if by_month and (
                 schema in ("staging", "quarantine")
                 or name == "lineage.files"
                 or (schema == "identity" and name.split(".")[1] in IDENTITY_TABLES)

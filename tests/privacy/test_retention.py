@@ -148,6 +148,19 @@ def test_retention_keeps_exactly_the_persons_named_in_the_last_24_months(thirty)
     assert events[-1].counts["persons"] == thirty["runs"][-1].persons
 
 
+def test_ids_are_never_given_twice_so_both_worlds_give_the_same_ids(thirty):
+    query = "SELECT record_key, person_id FROM identity.person_links WHERE month >= ? ORDER BY 1"
+    with (
+        warehouse.read_only(Settings(data_dir=thirty["kept"]).warehouse_path) as kept,
+        warehouse.read_only(Settings(data_dir=thirty["purged"]).warehouse_path) as purged,
+    ):
+        later = month(COPY_AFTER + 1)
+        assert purged.execute(query, [later]).fetchall() == kept.execute(query, [later]).fetchall()
+        given = dict(purged.execute("SELECT * FROM identity.id_sequences").fetchall())
+        (highest,) = kept.execute("SELECT max(person_id) FROM identity.person_links").fetchall()[0]
+    assert given["person"] <= highest and given["household"] > 0
+
+
 def test_the_last_month_recomputed_after_the_purge_gives_the_same_figures(thirty):
     path = Settings(data_dir=thirty["purged"]).warehouse_path
     with warehouse.connect(path) as conn:

@@ -192,7 +192,8 @@ def test_every_table_is_the_one_its_ddl_declares(ran):
     )
     present = {name for name, _ in actual}
     assert present <= {t.name for t in warehouse.catalogue()}  # every table written is declared
-    assert {t for t in warehouse.TABLES if not t.startswith("lineage")} < present
+    # lineage.* and privacy.* (the first rights request writes it) are not all made by a run
+    assert {t for t in warehouse.TABLES if not t.startswith(("lineage", "privacy"))} < present
     for name, columns in actual:
         assert columns == [f"{c.name} {c.type}" for c in warehouse.table(name).columns], name
     for table, lineage in LINEAGE.items():  # Dagster's column lineage names real columns

@@ -17,6 +17,7 @@ import polars as pl
 import pytest
 from pipelinekit import KEY, copy, run
 
+from synchro_dagster import warehouse
 from synchro_dagster.cli import main
 from synchro_dagster.ingest.read import read_table
 from synchro_dagster.ingest.stage import stage_month
@@ -155,6 +156,12 @@ def test_oppose_removes_the_person_everywhere_as_if_never_delivered(ran, tmp_pat
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
         (dropped,) = conn.execute("SELECT sum(rows_opposed) FROM lineage.files").fetchall()[0]
         subjects = conn.execute("SELECT DISTINCT action FROM privacy.subjects").fetchall()
+        columns = conn.execute(
+            "SELECT column_name || ' ' || data_type FROM information_schema.columns "
+            "WHERE table_schema = 'privacy' AND table_name = 'subjects' ORDER BY ordinal_position"
+        ).fetchall()
+    declared = warehouse.table("privacy.subjects").columns
+    assert [c for (c,) in columns] == [f"{c.name} {c.type}" for c in declared]
     assert (dropped, subjects) == (theirs.height, [("oppose",)])
 
     never = copy(ran, tmp_path / "never")

@@ -48,8 +48,10 @@ def check_key(conn: duckdb.DuckDBPyConnection, key: bytes, record: bool = True) 
             "This warehouse was built with another pseudonymisation key (the one in use since "
             f"{rows[0][1]:%d/%m/%Y}). Records tokenised with this key would link to no one: "
             "every person would look new. Nothing was read or written. Set the key the "
-            "warehouse was built with (SYNCHRO_PSEUDONYMISATION_KEY or the key file); keys "
-            "change only by a rotation that re-keys the warehouse."
+            "warehouse was built with (SYNCHRO_PSEUDONYMISATION_KEY or the key file; after a "
+            "rotation, the whole chain of keys the key file holds, not one of them); keys "
+            "change only by `synchro key rotate`, which re-keys the warehouse. If a rotation was "
+            "interrupted, the chain is in the key file's `.new` copy beside it."
         )
 
 

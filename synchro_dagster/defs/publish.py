@@ -63,6 +63,7 @@ def public_indicators(
         except DisclosureError as error:  # its text names rules, never a value
             raise dg.Failure(f"{error}. The previous files in {target} are unchanged.") from None
         public.write_public(table, target, synchro.min_cell)
+    share_published(synchro)
     counts = public.status_counts(table)
     context.log.info(f"Public indicators written to {target}: {counts}")
     return dg.MaterializeResult(
@@ -148,6 +149,7 @@ def monthly_report(
         f"Each report in {synchro.reports_dir} is either its new or its previous version.",
     ):
         written = write_reports(table, synchro.reports_dir, synchro, date.today())
+    share_published(synchro)
     if written.pdf_problem:
         context.log.warning(written.pdf_problem)
     last = synchro.reports_dir / f"synchro_{written.months[-1]}"
@@ -231,6 +233,7 @@ def partner_feedback_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefi
             warehouse.connect(synchro.warehouse_path) as conn,
         ):
             written = publish_feedback(conn, synchro.landing_dir, synchro.feedback_dir, month)
+        share_published(synchro)
         counts = {source: fb.counts() for source, fb in written.items()}
         columns = list(next(iter(counts.values())))
         table = "\n".join(

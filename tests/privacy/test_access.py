@@ -49,6 +49,13 @@ def test_the_published_tree_is_readable_by_the_publish_group_only(ran, tmp_path)
         share_published(Settings(data_dir=data, publish_group="no-such-group-here"))
 
 
+def test_every_file_the_pipeline_publishes_is_closed_to_others_from_the_start(ran):
+    # a run gives each published file to the group as it writes it, not at the next refresh
+    files = [p for p in (ran / "published").rglob("*") if p.is_file()]
+    assert {p.parent.name for p in files} >= {"public", "reports", "published"}
+    assert [p for p in files if mode(p) & 0o007] == []
+
+
 def test_the_ui_listens_on_localhost_and_the_proxy_example_guards_that_port():
     ui = re.search(r"^ui:.*?(?=^\S)", (ROOT / "Makefile").read_text(), re.S | re.M).group(0)
     host, port = re.search(r"-h (\S+) -p (\d+)", ui).groups()

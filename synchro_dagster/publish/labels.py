@@ -70,7 +70,7 @@ _HOUSING_KINDS = {
     "social": "logement social",
     "private": "logement privé",
     "adapted": "logement adapté (pension de famille, résidence sociale)",
-    "housing_first": "Un chez-soi d'abord, Logement d'abord",
+    "housing_first": "logement d'abord (Un chez-soi d'abord)",
     "unknown": "logement de type non précisé",
 }
 

@@ -169,6 +169,12 @@ def test_oppose_removes_the_person_everywhere_as_if_never_delivered(ran, tmp_pat
     assert run(never, [MARCH]) == 0
     assert _indicators(settings.snapshot_path) == _indicators(Settings(never).snapshot_path)
     assert _indicators(settings.snapshot_path) != _indicators(Settings(ran).snapshot_path)
+    for name in ("public/indicators.csv", "public/indicators.parquet"):  # handed to anyone
+        published = settings.data_dir / "published" / name
+        assert published.read_bytes() == (never / "published" / name).read_bytes(), name
+    trail = "\n".join(p.read_text(encoding="utf-8") for p in settings.audit_dir.iterdir())
+    told = {v.upper() for v in _identity(person)[1::2]}
+    assert not [w for w in re.findall(r"[^\W\d_]+", trail.upper()) if w in told]
 
     # a later delivery naming them is staged without them, and a second oppose does nothing
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:

@@ -10,6 +10,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+MONTHS_FR = (
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+)
+
 
 @dataclass(frozen=True)
 class Col:

@@ -232,7 +232,9 @@ def partner_feedback_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefi
             ),
             warehouse.connect(synchro.warehouse_path) as conn,
         ):
-            written = publish_feedback(conn, synchro.landing_dir, synchro.feedback_dir, month)
+            written = publish_feedback(
+                conn, synchro.landing_dir, synchro.feedback_dir, month, synchro.min_cell
+            )
         share_published(synchro)
         counts = {source: fb.counts() for source, fb in written.items()}
         columns = list(next(iter(counts.values())))

@@ -30,8 +30,11 @@ ROTATE_BYTES = 1_000_000  # a file this large is rotated before the next event
 KEEP_FILES = 5  # events.jsonl.1 … .5 kept beside the current file
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")  # kinds and count names
-REQUEST_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,39}$")
-MONTH_OR_DATE = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
+# a register number: letters, digits, . _ / -, with at least one digit (a surname has none)
+REQUEST_REF = re.compile(r"^(?=.*\d)[A-Za-z0-9][A-Za-z0-9._/-]{0,39}$")
+MONTH = re.compile(r"^\d{4}-\d{2}$")
+DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DAY_COUNTS = ("today",)  # the one count that is a whole date: the day a job ran for
 
 Count = int | float | str | list[str]
 
@@ -71,8 +74,8 @@ def record(
     request_ref: str | None = None,
 ) -> Event:
     """Appends one event to `audit.events` (on `conn`, inside the caller's transaction if any)
-    and to the JSON-lines file. `counts` holds numbers, or months/dates (YYYY-MM[-DD]) and
-    lists of them: no other text, so no identity or token can slip in."""
+    and to the JSON-lines file. `counts` holds numbers, months (YYYY-MM) and lists of them,
+    and the day of a run (`today`): no other text, so no identity or token can slip in."""
     event = Event(
         datetime.now(),
         _checked_kind(kind),
@@ -133,23 +136,21 @@ def checked_ref(ref: str | None) -> str | None:
     if ref is not None and not REQUEST_REF.match(ref):
         raise ValueError(
             "The request reference must be the SIAO register's number (letters, digits, . _ / -, "
-            "at most 40 characters, no space), never a name: e.g. DPO-2025-014"
+            "at least one digit, at most 40 characters, no space), never a name: e.g. DPO-2025-014"
         )
     return ref
 
 
 def _checked_counts(counts: dict[str, Count]) -> dict[str, Count]:
-    def allowed(value: object) -> bool:
+    def allowed(name: str, value: object) -> bool:
         if isinstance(value, bool | int | float):
             return True
-        if isinstance(value, str):
-            return bool(MONTH_OR_DATE.match(value))
-        return isinstance(value, list) and all(
-            isinstance(v, str) and MONTH_OR_DATE.match(v) for v in value
-        )
+        if isinstance(value, str):  # a whole date could be a birth date: "today" only
+            return bool(MONTH.match(value) or (name in DAY_COUNTS and DAY.match(value)))
+        return isinstance(value, list) and all(isinstance(v, str) and MONTH.match(v) for v in value)
 
     refused = sorted(
-        name for name, value in counts.items() if not NAME.match(name) or not allowed(value)
+        name for name, value in counts.items() if not NAME.match(name) or not allowed(name, value)
     )
     if refused:
         raise ValueError(

@@ -332,12 +332,20 @@ _HEAD = PatternFill("solid", fgColor="DDEBF7")
 _DATETIME = "dd/mm/yyyy hh:mm"
 
 
-def write_workbook(fb: Feedback, path: Path) -> Path:
+def _protected(count: int | None, min_cell: int) -> int | str:
+    """A coverage count as a partner may read it: under MIN_CELL (zero aside) it tells about
+    too few households, and the public figures keep it secret too."""
+    if count is None:
+        return "non calculé ce mois"
+    return f"< {min_cell}" if 0 < count < min_cell else count
+
+
+def write_workbook(fb: Feedback, path: Path, min_cell: int) -> Path:
     """The feedback as an .xlsx a partner opens: a summary, then one sheet per topic."""
     wb = openpyxl.Workbook()
     summary = wb.active
     summary.title = "Synthèse"
-    _summary(summary, fb)
+    _summary(summary, fb, min_cell)
     _table(
         wb.create_sheet("Fichiers reçus"),
         ["Fichier", "Reçu le", "Statut", "Lignes lues", "Intégrées", "Écartées", "Ignorées"],
@@ -386,7 +394,7 @@ def write_workbook(fb: Feedback, path: Path) -> Path:
     return path
 
 
-def _summary(ws: Worksheet, fb: Feedback) -> None:
+def _summary(ws: Worksheet, fb: Feedback, min_cell: int) -> None:
     counts = fb.counts()
     ws.append([f"Retour sur vos fichiers de {month_name(fb.month)}"])
     ws["A1"].font = _TITLE
@@ -407,14 +415,8 @@ def _summary(ws: Worksheet, fb: Feedback) -> None:
         ("Volume", None),
         (f"Par rapport aux {TRAILING_MONTHS} mois précédents", fb.volume_note),
         ("Ce que vos fichiers apportent", None),
-        (
-            "Ménages que vos fichiers nomment ce mois",
-            "non calculé ce mois" if fb.seen is None else fb.seen,
-        ),
-        (
-            "dont ménages qu'aucun autre partenaire ne voit",
-            "non calculé ce mois" if fb.seen_only is None else fb.seen_only,
-        ),
+        ("Ménages que vos fichiers nomment ce mois", _protected(fb.seen, min_cell)),
+        ("dont ménages qu'aucun autre partenaire ne voit", _protected(fb.seen_only, min_cell)),
         ("À faire", None),
         *((f"{i}.", line) for i, line in enumerate(fb.to_do, 1)),
     ]
@@ -449,12 +451,13 @@ def _table(ws: Worksheet, header: list[str], rows: list[list], empty: str) -> No
 
 
 def publish_feedback(
-    conn: duckdb.DuckDBPyConnection, landing: Path, folder: Path, month: date
+    conn: duckdb.DuckDBPyConnection, landing: Path, folder: Path, month: date, min_cell: int
 ) -> dict[str, Feedback]:
-    """Writes every source's feedback for `month` under `folder`; the feedback by source."""
+    """Writes every source's feedback for `month` under `folder` (coverage counts under
+    `min_cell` shown « < min_cell »); the feedback by source."""
     written = {}
     for source in all_sources().values():
         fb = partner_feedback(conn, landing, source, month)
-        write_workbook(fb, feedback_path(folder, source.id, month))
+        write_workbook(fb, feedback_path(folder, source.id, month), min_cell)
         written[source.id] = fb
     return written

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import xlsxwriter
 
+from synchro_dagster.publish import french
 from synchro_dagster.synthetic import layouts as L
 from synchro_dagster.synthetic.noise import render
 from synchro_dagster.synthetic.params import TerritoryParams
@@ -580,7 +581,7 @@ def write_xlsx(path: Path, layout: L.Layout, rows: list[Row], label: str) -> lis
 def write_month(landing: Path, month: date, rows: list[Row]) -> list[TruthRecord]:
     """Writes one month's deliveries under landing/<YYYY-MM>/<source>/ and returns the truth."""
     key = month.strftime("%Y-%m")
-    label = f"{L.MONTHS_FR[month.month - 1]} {month.year}"
+    label = f"{french.MONTHS[month.month - 1]} {month.year}"
     by_file: dict[tuple[str, str], list[Row]] = defaultdict(list)
     layouts: dict[tuple[str, str], L.Layout] = {}
     for row in rows:

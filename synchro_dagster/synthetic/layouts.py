@@ -10,21 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-MONTHS_FR = (
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-)
-
 
 @dataclass(frozen=True)
 class Col:

@@ -45,7 +45,11 @@ def test_an_event_goes_to_the_table_and_to_an_owner_only_file(tmp_path):
         ({"name": "DUPONT"}, None),  # text other than a month or a date
         ({"tokens": ["a3f9c0d1"]}, None),
         ({"Bad Name": 1}, None),
+        ({"birth_date": "1985-03-02"}, None),  # a whole date only as the day of a run
+        ({"months": ["2025-03", "1985-03-02"]}, None),
         ({"records": 1}, "Jean Dupont"),  # a reference is a register number, never a name
+        ({"records": 1}, "DUPONT"),
+        ({"records": 1}, "Dupont-Jean"),
     ],
 )
 def test_nothing_but_counts_and_months_enters_the_trail(tmp_path, counts, ref):

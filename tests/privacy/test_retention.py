@@ -33,6 +33,7 @@ from synchro_dagster.ingest.store import write_source_month
 from synchro_dagster.observation.build import Window, observe_month
 from synchro_dagster.privacy import audit
 from synchro_dagster.privacy.retention import RULES, rule_for, run_retention
+from synchro_dagster.publish.snapshot import SNAPSHOT_TABLES
 from synchro_dagster.settings import Settings
 from synchro_dagster.sources import all_sources
 from synchro_dagster.synthetic import generate
@@ -216,6 +217,25 @@ def test_landing_files_go_after_the_delay_and_a_month_without_files_keeps_its_ro
             len(done.files),
         ]
     assert os.stat(settings.warehouse_path).st_mode & 0o777 == 0o600
+
+
+def test_the_analysts_snapshot_loses_what_the_warehouse_loses(ran, tmp_path):
+    data = copy(ran, tmp_path)
+    settings = Settings(data_dir=data)
+    kept = [name for name in SNAPSHOT_TABLES if name.startswith("core.")]
+
+    def rows(path: Path) -> dict[str, int]:
+        with duckdb.connect(str(path), read_only=True) as conn:
+            return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in kept}
+
+    before = rows(settings.snapshot_path)
+    # in March 2027 the 24 months kept start in 2025-03: January's and February's last
+    # contacts go, March's stay
+    done = run_retention(settings, date(2027, 3, 15))
+    assert done.persons > 0
+    after = rows(settings.snapshot_path)
+    assert after == rows(settings.warehouse_path)  # the analysts' copy follows at once
+    assert all(after[t] < before[t] for t in kept), (before, after)
 
 
 def test_the_retention_job_runs_in_dagster_and_reports_counts_only(ran, tmp_path):

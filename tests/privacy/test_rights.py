@@ -86,7 +86,12 @@ def test_access_exports_every_record_of_the_person_and_namesakes_are_never_guess
     assert export["Ménage par mois"] and export["Ménage par mois"][0]["Mois"] == "2025-03-01"
     assert set(openpyxl.load_workbook(out.with_suffix(".xlsx")).sheetnames) == set(export)
     assert {stat.S_IMODE(out.with_suffix(s).stat().st_mode) for s in (".xlsx", ".json")} == {0o600}
-    assert person["first_name"] not in text and not re.search(r"\b[0-9a-f]{32}\b", text)
+    # held as keyed tokens only, so not in the export: their names and birth date
+    names = [person[k] for k in ("first_name", "birth_last_name", "usage_last_name") if person[k]]
+    born = person["birth_date"]
+    said = [*names, *((f"{born:%d/%m/%Y}", f"{born:%Y-%m-%d}") if born else ())]
+    assert not [w for w in said if w.upper() in text.upper()]
+    assert not re.search(r"\b[0-9a-f]{32}\b", text)
     assert f"{len(held)} enregistrement(s)" in capsys.readouterr().out
 
     # two persons of the simulator with the same name, born on other days
@@ -169,6 +174,12 @@ def test_oppose_removes_the_person_everywhere_as_if_never_delivered(ran, tmp_pat
     assert run(never, [MARCH]) == 0
     assert _indicators(settings.snapshot_path) == _indicators(Settings(never).snapshot_path)
     assert _indicators(settings.snapshot_path) != _indicators(Settings(ran).snapshot_path)
+    for name in ("public/indicators.csv", "public/indicators.parquet"):  # handed to anyone
+        published = settings.data_dir / "published" / name
+        assert published.read_bytes() == (never / "published" / name).read_bytes(), name
+    trail = "\n".join(p.read_text(encoding="utf-8") for p in settings.audit_dir.iterdir())
+    told = {v.upper() for v in _identity(person)[1::2]}
+    assert not [w for w in re.findall(r"[^\W\d_]+", trail.upper()) if w in told]
 
     # a later delivery naming them is staged without them, and a second oppose does nothing
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:

@@ -107,6 +107,7 @@ def test_the_asset_reports_counts_of_cells_only(ran: Path, published: pl.DataFra
         k: v for k, v in metadata.items() if k.startswith("cells_")
     }
     assert metadata["min_cell"] == MIN_CELL and metadata["cells"] == published.height
+    assert set(metadata) == {"path", "min_cell", "cells", *(f"cells_{s}" for s in counts["statut"])}
 
 
 def test_a_failed_write_leaves_the_previous_files(

@@ -143,6 +143,32 @@ def test_workbook_sheets_and_summary_show_protected_figures(ran: Path, public) -
     assert set(shown) <= {"< 11", "secret", "n.d."} and shown, "the small run has secrets"
 
 
+def test_the_change_on_a_year_compares_the_same_month_a_year_before(
+    ran: Path, public, tmp_path: Path
+) -> None:
+    # the three months again a year later, every published count one third larger
+    later = public.with_columns(
+        pl.col("mois").str.replace("^2025", "2026"),
+        pl.when(pl.col("statut") == "publie")
+        .then(pl.col("valeur") + pl.col("valeur") // 3)
+        .otherwise(pl.col("valeur"))
+        .alias("valeur"),
+    )
+    both = pl.concat([public, later])
+    write_reports(both, tmp_path, Settings(ran), date.today(), [date(2026, 3, 1)])
+    ws = openpyxl.load_workbook(tmp_path / "synchro_2026-03.xlsx")["Synthèse"]
+    assert [c.value for c in ws[6]][:2] == ["Indicateur", "mars 2026"]
+    rows = {r[0].value: r for r in ws.iter_rows(min_row=7) if r[0].value}
+    shown = {}
+    for indicator in ("stock_households", "stock_persons", "inflow_households"):
+        now, year_before = (published(both, m, indicator) for m in ("2026-03", "2025-03"))
+        numbers = isinstance(now, int) and isinstance(year_before, int)
+        shown[indicator] = rows[indicator_label(indicator)][4].value
+        assert shown[indicator] == (now - year_before if numbers else "secret"), indicator
+    stock = published(public, "2025-03", "stock_households")
+    assert shown["stock_households"] == stock // 3 > 0  # the figure a year on, not a month on
+
+
 def test_every_chart_reads_the_table_on_its_own_sheet(ran: Path) -> None:
     path = reports(ran) / "synchro_2025-03.xlsx"
     wb = openpyxl.load_workbook(path)

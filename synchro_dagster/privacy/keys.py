@@ -27,6 +27,7 @@ from synchro_dagster import warehouse
 from synchro_dagster.identity.tokens import KEY_SEPARATOR, TOKEN_COLUMNS, key_chain, rekeyed
 from synchro_dagster.ingest.store import check_key, key_fingerprint
 from synchro_dagster.privacy import audit
+from synchro_dagster.publish.snapshot import refresh_snapshot
 from synchro_dagster.settings import KEY_ENV, Settings, private_dir, pseudonymisation_key
 
 HEADER_HASH = " #"  # lineage.files.columns_unmapped: "column 7 #<12 hex of the title's hash>"
@@ -156,5 +157,6 @@ def rotate_key_file(settings: Settings, new_key: bytes | None = None) -> Rotatio
             conn.execute("ROLLBACK")
             pending.unlink()
             raise
-    os.replace(pending, target)
+        os.replace(pending, target)
+        refresh_snapshot(conn, settings)  # its column-title hashes follow the new chain
     return rotation

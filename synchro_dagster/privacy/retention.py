@@ -29,8 +29,7 @@ from synchro_dagster.identity.horizon import forgotten_links, months_before
 from synchro_dagster.identity.persons import record_id_sequences
 from synchro_dagster.ingest.stage import delivered_files, sha256_of
 from synchro_dagster.privacy import audit
-from synchro_dagster.privacy.access import share_published
-from synchro_dagster.publish.snapshot import publish_snapshot
+from synchro_dagster.publish.snapshot import refresh_snapshot
 from synchro_dagster.settings import Settings
 from synchro_dagster.sources import all_sources
 
@@ -231,7 +230,5 @@ def run_retention(settings: Settings, today: date) -> RetentionRun:
             raise
         for path in run.files:
             path.unlink()
-        if settings.snapshot_path.exists():
-            publish_snapshot(conn, settings.snapshot_path)
-    share_published(settings)
+        refresh_snapshot(conn, settings)
     return run

@@ -19,7 +19,9 @@ from pathlib import Path
 import duckdb
 
 from synchro_dagster import warehouse
+from synchro_dagster.privacy.access import share_published
 from synchro_dagster.publish.labels import TOTAL_LABEL, code_tables
+from synchro_dagster.settings import Settings
 from synchro_dagster.warehouse import Column, Table
 
 # what analysts get; identity.* and staging.* (keyed tokens) and quarantine.* stay behind
@@ -175,3 +177,12 @@ def export_xlsx(snapshot: Path, out: Path, sql: str = INDICATORS_IN_FRENCH) -> i
     out.touch(mode=0o600)
     frame.write_excel(out, worksheet="synchro", autofit=True)
     return frame.height
+
+
+def refresh_snapshot(conn: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """After a change made outside the monthly run (retention, key rotation): the analysts'
+    copy, if there is one, rewritten from the warehouse at once, and the published tree given
+    to its group."""
+    if settings.snapshot_path.exists():
+        publish_snapshot(conn, settings.snapshot_path)
+    share_published(settings)

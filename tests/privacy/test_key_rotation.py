@@ -223,6 +223,10 @@ def test_after_rotation_requests_still_match_and_no_old_token_is_left(ran, tmp_p
     with warehouse.read_only(settings.warehouse_path) as conn:
         requests = Requests.load(conn)
         after = words_by_column(conn)
+        hashes = "SELECT file_name, columns_unmapped FROM lineage.files ORDER BY ALL"
+        held = conn.execute(hashes).fetchall()
+    with warehouse.read_only(settings.snapshot_path) as snapshot:
+        assert snapshot.execute(hashes).fetchall() == held  # the analysts' copy follows
     march = theirs.filter(pl.col("month") == MARCH)
     restaged = [
         stage_month(settings.landing_dir, all_sources()[s], MARCH, chain, requests=requests)

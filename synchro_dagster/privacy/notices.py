@@ -7,6 +7,7 @@ deployment's own settings).
 
 from __future__ import annotations
 
+from synchro_dagster.identity.tokens import INPUT_SCHEMA
 from synchro_dagster.settings import Settings
 from synchro_dagster.sources import all_sources
 from synchro_dagster.sources.spec import FIELDS, Source
@@ -35,16 +36,9 @@ FIELD_LABELS = {
     "programme": "dispositif d'hébergement ou de logement",
     "destination": "destination à la sortie",
 }
-# replaced by keyed tokens on arrival: never kept in clear (the birth date also gives an age band)
-PSEUDONYMISED = {
-    "record_ref",
-    "household_ref",
-    "last_name",
-    "first_name",
-    "birth_name",
-    "full_name",
-    "birth_date",
-}
+# replaced by keyed tokens on arrival: never kept in clear (the birth date also gives an age
+# band): the partner fields ingestion tokenises, and the full name it splits into them first
+PSEUDONYMISED = (set(INPUT_SCHEMA) & set(FIELDS)) | {"full_name"}
 CONTROLLERS = (
     "le SIAO du territoire, avec les signataires de la convention Synchrø (la collectivité et "
     "les services de l'État — DDETS), responsables conjoints du traitement"

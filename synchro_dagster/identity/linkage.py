@@ -25,6 +25,7 @@ import polars as pl
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+from splink.blocking_rule_library import CustomRule
 
 from synchro_dagster.identity.tokens import TOKEN_COLUMNS
 from synchro_dagster.sources import all_sources
@@ -64,6 +65,17 @@ def _one_typo(column: str, right: str | None = None) -> str:
     return f"list_has_any(string_split({left}, ' '), string_split({right}, ' '))"
 
 
+# first and last names typed in each other's column, with one of them also mistyped: one name
+# equal across the columns, the other one typo away or sounding alike across them (names, their
+# typo forms and their sounds share a namespace, so tokens compare across columns)
+SWAPPED_NEAR = (
+    "(tok_first_l = tok_last_r AND (tok_phon_last_l = tok_phon_first_r OR "
+    f"{_one_typo('tok_last_typo_l', 'tok_first_typo_r')})) OR "
+    "(tok_last_l = tok_first_r AND (tok_phon_first_l = tok_phon_last_r OR "
+    f"{_one_typo('tok_first_typo_l', 'tok_last_typo_r')}))"
+)
+
+
 def comparisons() -> list[cl.CustomComparison]:
     last = cl.CustomComparison(
         output_column_name="last_name",
@@ -78,6 +90,12 @@ def comparisons() -> list[cl.CustomComparison]:
             ),
             cll.CustomLevel("tok_phon_last_l = tok_phon_last_r", "sounds alike"),
             cll.CustomLevel(_one_typo("tok_last_typo"), "one typo apart"),
+            # a swap is one accident, scored once, by the first-name comparison: here it says
+            # nothing (counted as a disagreement, it cancelled half of the swap's evidence)
+            cll.CustomLevel(
+                f"{_swapped('tok_first', 'tok_last')} OR {SWAPPED_NEAR}",
+                "names swapped: scored by the first-name comparison",
+            ).configure(is_null_level=True),
             cll.ElseLevel(),
         ],
     )
@@ -90,6 +108,7 @@ def comparisons() -> list[cl.CustomComparison]:
                 "tok_first_first_l = tok_first_first_r", "same first part of a compound first name"
             ),
             cll.CustomLevel(_swapped("tok_first", "tok_last"), "first and last names swapped"),
+            cll.CustomLevel(SWAPPED_NEAR, "names swapped, one of them mistyped"),
             cll.CustomLevel("tok_phon_first_l = tok_phon_first_r", "sounds alike"),
             cll.CustomLevel(_one_typo("tok_first_typo"), "one typo apart"),
             cll.ElseLevel(),
@@ -151,6 +170,10 @@ BLOCKING_RULES = (
     # one typo in one name, the other name exact: the keyed forms one letter away, one per row
     block_on("tok_last", "first_typo_forms", arrays_to_explode=["first_typo_forms"]),
     block_on("tok_first", "last_typo_forms", arrays_to_explode=["last_typo_forms"]),
+    # names swapped and one mistyped, with or without a birth date: one name equal across the
+    # columns and the other's sound (each direction: the pair is scored once, l before r)
+    CustomRule("l.tok_first = r.tok_last AND l.tok_phon_last = r.tok_phon_first"),
+    CustomRule("l.tok_last = r.tok_first AND l.tok_phon_first = r.tok_phon_last"),
 )
 
 

@@ -162,12 +162,13 @@ def link_month(
         last_seen[node_of[rid]] = max(seen, last_seen.get(node_of[rid], seen))
     pairs, weak = split_by_strength(edges)
     previous = _previous_households(conn, month, forgotten)
+    companions = _companions(records, month)
     unsure, edges_left = ambiguous(
         pairs,
         node_of,
         node_marks,
         new["record_id"].to_list(),
-        _household_context(previous, month, records, pairs, node_of, offset),
+        _household_context(previous, companions, pairs, node_of, offset),
         last_seen,
     )
     comp = Components(node_marks)
@@ -176,6 +177,9 @@ def link_month(
     for a, b, _ in edges_left:
         comp.union(node_of[a], node_of[b])
     several = one_of_several(comp, weak, node_of, new["record_id"].to_list(), last_seen)
+    by_household = _joined_by_household(
+        comp, weak, node_of, new["record_id"].to_list(), previous, companions, offset
+    )
 
     next_id = next_free_id(conn, "person")
     members: dict[int, set[int]] = defaultdict(set)  # component -> known person ids
@@ -215,6 +219,8 @@ def link_month(
         ("record", "ambiguous_tied"): sum(not settled for settled in unsure.values()),
         # no likely pair alone, but likely one of several known namesakes together
         ("record", "one_of_several"): several,
+        # no likely pair, but a weak one to a person of a companion's household
+        ("record", "by_household"): by_household,
     }
     result.households, result.household_aliases, household_churn = _households(
         conn,
@@ -244,10 +250,18 @@ def _previous_households(
     return dict(last.iter_rows())
 
 
+def _companions(records: pl.DataFrame, month: date) -> dict[int, set[int]]:
+    """record -> the other records of this month listed in its partner household."""
+    listed = records.filter(pl.col("month") == month, pl.col("household_token").is_not_null())
+    together: dict[str, set[int]] = defaultdict(set)
+    for rid, token in listed.select("record_id", "household_token").iter_rows():
+        together[token].add(rid)
+    return {r: group - {r} for group in together.values() for r in group if len(group) > 1}
+
+
 def _household_context(
     home: dict[int, int],
-    month: date,
-    records: pl.DataFrame,
+    companions: dict[int, set[int]],
     pairs: list[tuple[int, int, float]],
     node_of: dict[int, int],
     offset: int,
@@ -255,13 +269,6 @@ def _household_context(
     """For a record that fits several known persons: the ones living in a household (as known
     before this month) with a companion of the record, a person listed with it in this month's
     partner household, known already or by the best pair it has with a known person."""
-    listed = records.filter(pl.col("month") == month, pl.col("household_token").is_not_null())
-    together: dict[str, set[int]] = defaultdict(set)
-    token_of: dict[int, str] = {}
-    for rid, token in listed.select("record_id", "household_token").iter_rows():
-        together[token].add(rid)
-        token_of[rid] = token
-
     known_as: dict[int, tuple[float, int]] = {}  # record -> (weight, known person) of its best pair
     for a, b, w in pairs:
         for r, other in ((a, b), (b, a)):
@@ -273,12 +280,49 @@ def _household_context(
         return node - offset if node >= offset else known_as.get(rid, (0, None))[1]
 
     def prefer(record: int, candidates: set[int]) -> set[int]:
-        companions = together.get(token_of.get(record, ""), set()) - {record}
-        homes = {home.get(person(c)) for c in companions}
+        homes = {home.get(person(c)) for c in companions.get(record, ())}
         homes.discard(None)
         return {n for n in candidates if n >= offset and home.get(n - offset) in homes}
 
     return prefer
+
+
+def _joined_by_household(
+    comp: Components,
+    weak: list[tuple[int, int, float]],
+    node_of: dict[int, int],
+    new: list[int],
+    home: dict[int, int],
+    companions: dict[int, set[int]],
+    offset: int,
+) -> int:
+    """A record of the month still alone after clustering, whose weak pairs (match probability
+    `WEAK_THRESHOLD` to the match threshold) point to exactly one known person living (before
+    this month) in the household of one of its companions, joins that person: the partner
+    listing them together is the evidence the names and dates lacked (an undated record of a
+    common name, a badly typed one). A companion's own person is never a candidate. Returns
+    how many joined."""
+    known: dict[int, set[int]] = defaultdict(set)  # component -> its known persons
+    for node in set(node_of.values()):
+        if node >= offset:
+            known[comp.find(node)].add(node - offset)
+    paired: dict[int, set[int]] = defaultdict(set)  # record -> the known persons' nodes
+    for a, b, _ in weak:
+        for x, y in ((a, b), (b, a)):
+            if node_of.get(y, y) >= offset:
+                paired[x].add(node_of[y])
+    joined = 0
+    for rid in new:
+        node = node_of[rid]
+        if comp.find(node) != node or comp.size(node) > 1 or rid not in companions:
+            continue
+        beside = {comp.find(node_of[c]) for c in companions[rid]}
+        homes = {home[p] for root in beside for p in known.get(root, ()) if p in home}
+        targets = {comp.find(y) for y in paired.get(rid, ())} - beside - {node}
+        fitting = {t for t in targets if any(home.get(p) in homes for p in known.get(t, ()))}
+        if len(fitting) == 1:
+            joined += comp.union(node, fitting.pop())
+    return joined
 
 
 def territory_model(

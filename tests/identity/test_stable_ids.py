@@ -225,7 +225,12 @@ def test_an_undated_record_two_namesakes_fit_equally_joins_the_one_seen_last(con
     run(conn, FEB)
     mar = run(conn, MAR)
     assert person_of(mar, 2) == person_of(jan, 2)  # the 1985 Mamadou, seen in February
-    assert _ambiguity(conn, MAR) == {"ambiguous": 1, "ambiguous_tied": 0, "one_of_several": 0}
+    assert _ambiguity(conn, MAR) == {
+        "ambiguous": 1,
+        "ambiguous_tied": 0,
+        "one_of_several": 0,
+        "by_household": 0,
+    }
 
 
 def test_namesakes_seen_last_in_the_same_month_are_a_tie_counted_as_such(conn):
@@ -233,7 +238,12 @@ def test_namesakes_seen_last_in_the_same_month_are_a_tie_counted_as_such(conn):
     stage(conn, FEB, [(2, "DIALO", "Mamadou", None, "M", "115-X")])
     feb = run(conn, FEB)
     assert person_of(feb, 2) == person_of(jan, 2)  # the tie goes to the oldest id
-    assert _ambiguity(conn, FEB) == {"ambiguous": 1, "ambiguous_tied": 1, "one_of_several": 0}
+    assert _ambiguity(conn, FEB) == {
+        "ambiguous": 1,
+        "ambiguous_tied": 1,
+        "one_of_several": 0,
+        "by_household": 0,
+    }
     # it joined one namesake and did not chain the two into one person
     assert conn.execute("SELECT count(*) FROM identity.person_aliases").fetchall() == [(0,)]
 
@@ -246,3 +256,22 @@ def test_a_companion_already_known_tells_which_namesake(conn):
     assert person_of(feb, 3) == person_of(jan, 3)
     assert person_of(feb, 2) == person_of(jan, 4)
     assert _ambiguity(conn, FEB)["ambiguous"] == 0
+
+
+MOUSSA = ("KONE", "Moussa", date(1979, 4, 11), "M")
+AWA = ("KONE", "Awa", date(1983, 12, 2), "F")
+
+
+@pytest.mark.parametrize("with_awa", [True, False])
+def test_a_weak_pair_to_a_companions_household_member_is_that_member(conn, with_awa):
+    """February: 'KONNE Mousa', undated, two typos: a weak pair to Moussa only. Listed with Awa,
+    who lived with Moussa in January, he is Moussa; listed alone, nothing says so."""
+    stage(conn, JAN, [(2, *MOUSSA, "G5"), (3, *AWA, "G5"), (4, *OMAR, "G6")])
+    jan = run(conn, JAN)
+    feb_rows = [(2, "KONNE", "Mousa", None, "M", "115-Z")]
+    if with_awa:
+        feb_rows.append((3, *AWA, "115-Z"))
+    stage(conn, FEB, feb_rows)
+    feb = run(conn, FEB)
+    assert (person_of(feb, 2) == person_of(jan, 2)) is with_awa
+    assert _ambiguity(conn, FEB)["by_household"] == int(with_awa)

@@ -372,6 +372,23 @@ def test_a_bad_file_fails_its_source_month_keeps_its_previous_state_spares_the_o
     # asks for it when a monthly run fails
     instance = dg.DagsterInstance.get()
     [failed] = instance.get_runs(dg.RunsFilter(job_name="monthly_job"))
+    # the refused source-month's check says why in the UI, though the asset wrote nothing
+    [refusal] = [
+        e.event_log_entry.dagster_event.event_specific_data
+        for e in instance.get_records_for_run(
+            failed.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+        ).records
+        if e.event_log_entry.dagster_event.event_specific_data.asset_key
+        == dg.AssetKey(["staging", "sne"])
+    ]
+    assert (refusal.check_name, refusal.passed, refusal.partition) == (
+        "schema_valid",
+        False,
+        "2025-02",
+    )
+    assert refusal.metadata["problem"].value == "missing_column"
+    assert refusal.metadata["column"].value == "NOM"
+    assert "staging keeps the previous delivery" in refusal.metadata["note"].value
     [written] = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=FEEDBACK, asset_partitions=["2025-02"]), limit=1
     ).records

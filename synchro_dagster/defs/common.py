@@ -97,6 +97,21 @@ def check_spec(
         )
 
 
+def check_evaluation(
+    outcome: CheckOutcome, asset: dg.AssetKey, partition: str
+) -> dg.AssetCheckEvaluation:
+    """A check result logged on its own (`context.log_event`), when the asset then fails and
+    returns no result: a refused delivery's checks still say why in the UI."""
+    return dg.AssetCheckEvaluation(
+        asset_key=asset,
+        check_name=outcome.name,
+        passed=outcome.passed,
+        severity=dg.AssetCheckSeverity(outcome.severity),
+        metadata=outcome.metadata,
+        partition=partition,
+    )
+
+
 def check_result(outcome: CheckOutcome, asset: dg.AssetKey | None = None) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         asset_key=asset,

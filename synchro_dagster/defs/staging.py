@@ -1,10 +1,11 @@
 """Staging assets: one monthly-partitioned asset per partner source, with its checks.
 
-Thin shell over `synchro_dagster.ingest`: it finds the month's files, refuses the whole
-source-month on a file problem (a `dg.Failure` naming the file and what to do, the refusal kept
-in `lineage.refusals` for the partner's feedback), writes staging,
-quarantine and `lineage.files` in one transaction, and reports counts, rates and file hashes —
-never a row.
+Thin shell over `synchro_dagster.ingest`: it finds the month's files, has the delivery judged
+whole before anything is written (`ingest_source_month`), refuses the whole source-month on a
+file problem or on rows that would break the rejection-rate rule (a `dg.Failure` naming the
+file and what to do, the check concerned failed with the same words, the refusal kept in
+`lineage.refusals` for the partner's feedback), else writes staging, quarantine and
+`lineage.files` in one transaction, and reports counts, rates and file hashes — never a row.
 """
 
 from datetime import date
@@ -15,6 +16,7 @@ import duckdb
 from synchro_dagster import warehouse
 from synchro_dagster.defs.common import (
     OWNERS,
+    check_evaluation,
     check_result,
     check_spec,
     code_version,
@@ -25,17 +27,16 @@ from synchro_dagster.ingest.checks import (
     TRAILING_MONTHS,
     VOLUME_TOLERANCE,
     month_figures,
+    refusal_outcome,
     staging_checks,
     stored_month,
 )
 from synchro_dagster.ingest.errors import FileRejected
-from synchro_dagster.ingest.stage import delivered_files, sha256_of, stage_month
 from synchro_dagster.ingest.store import (
     WrongKeyError,
     check_key,
-    record_refusal,
-    registered_files,
-    write_source_month,
+    ingest_source_month,
+    unchanged_delivery,
 )
 from synchro_dagster.privacy.rules import Requests
 from synchro_dagster.settings import Settings, pseudonymisation_key
@@ -96,16 +97,14 @@ def staging_asset(source: Source, partitions: dg.PartitionsDefinition) -> dg.Ass
     ) -> dg.MaterializeResult:
         month = partition_month(context.partition_key)
         landing = synchro.landing_dir
-        files = delivered_files(landing, source, month)
-        delivered = {(p.relative_to(landing).as_posix(), sha256_of(p)) for p in files}
         with warehouse.connect(synchro.warehouse_path) as conn:
             try:
                 check_key(conn, pseudonymisation_key(synchro))
             except WrongKeyError as wrong:
                 raise dg.Failure(description=str(wrong)) from None
             requests = Requests.load(conn)
-            if not files or delivered == registered_files(conn, source.id, month):
-                why = "no file delivered" if not files else "identical re-delivery"
+            why = unchanged_delivery(conn, landing, source, month)
+            if why:
                 context.log.info(f"{source.id} {month:%Y-%m}: {why}; staged data left as it was.")
                 staged, quarantine = stored_month(conn, source.id, month)
                 count = staged.height if staged is not None else 0
@@ -120,14 +119,20 @@ def staging_asset(source: Source, partitions: dg.PartitionsDefinition) -> dg.Ass
             "in a restricted session.",
         ):
             try:
-                result = stage_month(
-                    landing, source, month, pseudonymisation_key(synchro), files, requests
+                result = ingest_source_month(
+                    synchro.warehouse_path,
+                    landing,
+                    source,
+                    month,
+                    pseudonymisation_key(synchro),
+                    synchro.max_rejection_rate,
+                    context.run.run_id,
+                    requests,
                 )
-            except FileRejected as problem:  # the partner's to fix: its text names no person
-                with warehouse.connect(synchro.warehouse_path) as conn:  # for partner feedback
-                    record_refusal(
-                        conn, source.id, month, problem, files, landing, context.run.run_id
-                    )
+            except FileRejected as problem:  # recorded in lineage.refusals for partner feedback
+                context.log_event(
+                    check_evaluation(refusal_outcome(problem), key, context.partition_key)
+                )
                 raise dg.Failure(
                     description=str(problem),
                     metadata={
@@ -138,11 +143,10 @@ def staging_asset(source: Source, partitions: dg.PartitionsDefinition) -> dg.Ass
                     },
                 ) from None
         with warehouse.connect(synchro.warehouse_path) as conn:
-            write_source_month(conn, result, context.run.run_id)
             checks = _checks(conn, source, month, synchro)
         context.log.info(
             f"{source.id} {month:%Y-%m}: {result.staged.height} rows staged, "
-            f"{result.quarantine.height} quarantined from {len(files)} file(s)."
+            f"{result.quarantine.height} quarantined from {len(result.files)} file(s)."
         )
         return dg.MaterializeResult(
             metadata={

@@ -24,6 +24,11 @@ from synchro_dagster.sources.spec import (
 )
 
 EXCEL_EPOCH = date(1899, 12, 30)
+MAX_AGE = 110
+MAX_TEXT_CHARS = 100  # no name or reference is longer; a longer cell is pasted text
+# the partner's identifying text: a cell a spreadsheet would run as a formula is not a name
+TYPED_TEXT = ("last_name", "first_name", "birth_name", "full_name", "record_ref", "household_ref")
+FORMULA_START = r"^\s*(?:[=+@]|-[^\d\s])"
 _TIME = r"(?:[ T]+\d{1,2}[:hH]\d{2}(?::\d{2})?)?"  # "03/02/2025 14:30": a date-time cell as text
 PROGRAMME_SITUATION = {
     "CHU": "MISE_ABRI",
@@ -109,7 +114,16 @@ def canonical(df: pl.DataFrame, source: Source, month: date) -> pl.DataFrame:
     for name in FIELDS:
         if name not in df.columns:
             df = df.with_columns(pl.lit(None, pl.String).alias(name))
-    reasons: list[pl.Expr] = []
+    # judged as typed, before "NOM Prénom" is split: the reason names the partner's column
+    typed = [
+        pl.when(pl.col(name).str.contains(FORMULA_START)).then(pl.lit(f"formula:{name}"))
+        for name in TYPED_TEXT
+    ] + [
+        pl.when(pl.col(name).str.len_chars() > MAX_TEXT_CHARS).then(pl.lit(f"too_long:{name}"))
+        for name in TYPED_TEXT
+    ]
+    df = df.with_columns(pl.concat_list(typed).list.drop_nulls().alias("_typed_reasons"))
+    reasons: list[pl.Expr] = [pl.col("_typed_reasons")]
 
     # identity: "NOM Prénom" fills the separate columns where they are missing
     last_from_full, first_from_full = split_full_name(pl.col("full_name"))
@@ -144,25 +158,24 @@ def canonical(df: pl.DataFrame, source: Source, month: date) -> pl.DataFrame:
         )
     df = df.with_columns(typed)
     reasons.append(
-        pl.when(
-            (pl.col("_birth_date") > pl.lit(end))
-            | (pl.col("_birth_date") < pl.lit(end - timedelta(days=int(110 * 365.25))))
-        ).then(pl.lit("implausible_date:birth_date"))
-    )
-    reasons.append(
         pl.when(pl.col("_event_date") > pl.lit(end)).then(pl.lit("date_after_month:event_date"))
     )
 
-    # numbers
-    age = pl.col("age").str.extract(r"(\d{1,3})", 1).cast(pl.Int64, strict=False)
+    # numbers: an age typed is kept when it is one a person can have
+    typed_age = pl.col("age").str.extract(r"(-?\d+)", 1).cast(pl.Int64, strict=False)
     size = (
         pl.col("household_size")
         .str.extract(r"^(\d{1,2})(?:\.0+)?$", 1)
         .cast(pl.Int64, strict=False)
     )
     reasons.append(
-        pl.when(pl.col("age").is_not_null() & pl.col("_age").is_null()).then(
+        pl.when(pl.col("age").is_not_null() & pl.col("_typed_age").is_null()).then(
             pl.lit("unparseable_number:age")
+        )
+    )
+    reasons.append(
+        pl.when(pl.col("_typed_age").is_not_null() & pl.col("_age").is_null()).then(
+            pl.lit("implausible_age:age")
         )
     )
     reasons.append(
@@ -170,7 +183,11 @@ def canonical(df: pl.DataFrame, source: Source, month: date) -> pl.DataFrame:
             pl.lit("unparseable_number:household_size")
         )
     )
-    df = df.with_columns(age.alias("_age"), size.alias("_household_size"))
+    df = df.with_columns(
+        typed_age.alias("_typed_age"),
+        pl.when(typed_age.is_between(0, MAX_AGE)).then(typed_age).alias("_age"),
+        size.alias("_household_size"),
+    )
 
     # codes
     coded = []
@@ -213,6 +230,13 @@ def canonical(df: pl.DataFrame, source: Source, month: date) -> pl.DataFrame:
     )
     df = df.with_columns(evidence.alias("_evidence"))  # computed once, read twice below
     reasons.append(pl.when(pl.col("_evidence").is_null()).then(pl.lit("missing_date:event_date")))
+    reasons.append(
+        pl.when(
+            (pl.col("_birth_date") > pl.lit(end))
+            | (pl.col("_birth_date") > pl.col("_evidence"))
+            | (pl.col("_birth_date") < pl.lit(end - timedelta(days=int(MAX_AGE * 365.25))))
+        ).then(pl.lit("implausible_date:birth_date"))
+    )
 
     placeholder = (pl.col("_birth_date").dt.day() == 1) & (pl.col("_birth_date").dt.month() == 1)
     return df.select(

@@ -14,6 +14,8 @@ import polars as pl
 
 from synchro_dagster import warehouse
 from synchro_dagster.checks import CheckOutcome
+from synchro_dagster.ingest.errors import FileRejected
+from synchro_dagster.ingest.stage import StagedMonth
 from synchro_dagster.sources.spec import Source
 
 STAGING_CHECKS = ("schema_valid", "rejection_rate", "column_drift", "volume")
@@ -100,11 +102,17 @@ def schema_valid(staged: pl.DataFrame, source: Source) -> CheckOutcome:
     return CheckOutcome("schema_valid", True, {"rows": staged.height})
 
 
+def rows_allowed(rows_read: int, max_rejection_rate: float) -> float:
+    """Quarantined (or repeated) rows a delivery may hold: one broken row in a short list is
+    no trend."""
+    return max(1.0, max_rejection_rate * rows_read)
+
+
 def rejection_rate(current: pl.DataFrame, max_rejection_rate: float) -> CheckOutcome:
     read = int(current["rows_read"][0]) if current.height else 0
     quarantined = int(current["rows_quarantined"][0]) if current.height else 0
     rate = quarantined / read if read else 0.0
-    allowed = max(1.0, max_rejection_rate * read)  # one broken row in a short list is no trend
+    allowed = rows_allowed(read, max_rejection_rate)
     return CheckOutcome(
         "rejection_rate",
         quarantined <= allowed,
@@ -142,4 +150,98 @@ def volume(current: pl.DataFrame, before: pl.DataFrame) -> CheckOutcome:
         abs(ratio - 1) <= VOLUME_TOLERANCE or mean < VOLUME_MIN_ROWS,
         {"rows_staged": staged, "trailing_mean": round(mean, 1), "ratio": round(ratio, 3)},
         severity="WARN",
+    )
+
+
+def refusal_outcome(refused: FileRejected) -> CheckOutcome:
+    """What the UI's checks say of a refused delivery: too many unusable or repeated rows fail
+    `rejection_rate`, any other file problem `schema_valid`; nothing was written."""
+    rows = refused.problem in ("too_many_rejected_rows", "duplicate_rows")
+    return CheckOutcome(
+        "rejection_rate" if rows else "schema_valid",
+        False,
+        {
+            "refused": refused.file,
+            "problem": refused.problem,
+            "column": refused.column or "",
+            "detail": refused.detail,
+            "what to do": refused.fix,
+            "note": "delivery refused as a whole: staging keeps the previous delivery",
+        },
+    )
+
+
+# ------------------------------------------------------------------ before anything is written
+_PROVENANCE = ("file_sha256", "file_name", "row_number")
+_NAME_TITLE_FIELDS = ("last_name", "full_name", "first_name")  # what no_identity is about
+
+
+def refuse_unusable(result: StagedMonth, max_rejection_rate: float) -> None:
+    """Judges a staged delivery before it is written: one that would fail `rejection_rate`, or
+    whose rows repeat other rows of the delivery, is refused as a whole (`FileRejected`), so
+    that the source-month's previous state stays."""
+    allowed = rows_allowed(result.rows_read, max_rejection_rate)
+    names = {f.sha256: f.file_name for f in result.files}
+    repeats = repeated_rows(result.staged)
+    if repeats.height and repeats["rows"].sum() > allowed:
+        sha, first, rows = repeats.row(0)
+        where = "earlier rows of the same file" if first == sha else f"rows of {names[first]}"
+        raise FileRejected(
+            names[sha],
+            "duplicate_rows",
+            f"{rows} of its rows repeat {where} exactly (every field the same), more than the "
+            f"{allowed:.0f} accepted",
+            "send each row once; if a corrected file replaces an older one, remove the older "
+            "one from the folder",
+        )
+    if result.quarantine.height <= allowed:
+        return
+    by_file = result.quarantine.group_by("file_name").len().sort(["len", "file_name"])
+    file, _ = by_file.row(-1, named=False)
+    reasons = (
+        result.quarantine.filter(pl.col("file_name") == file)
+        .explode("reasons")
+        .group_by("reasons")
+        .len()
+        .sort(["len", "reasons"], descending=[True, False])
+    )
+    reason, count = reasons.row(0)
+    report = next(f for f in result.files if f.file_name == file)
+    title = _reason_column(reason, report.titles)
+    rate = result.quarantine.height / result.rows_read
+    raise FileRejected(
+        file,
+        "too_many_rejected_rows",
+        f"{result.quarantine.height} of {result.rows_read} rows ({rate:.0%}) could not be used, "
+        f"more than the {max_rejection_rate:.0%} allowed; the most frequent reason, on {count} "
+        f"rows, is {reason}. Nothing of the delivery was written: the previous one stays",
+        f"correct column « {title} » throughout the file and send the whole file again"
+        if title
+        else "correct the rows and send the whole file again",
+        column=title,
+        reason=reason,
+    )
+
+
+def _reason_column(reason: str, titles: dict[str, str]) -> str | None:
+    """The partner's title of the column a row reason is about."""
+    base, _, concerned = reason.partition(":")
+    if base == "no_identity":
+        return next((titles[f] for f in _NAME_TITLE_FIELDS if f in titles), None)
+    field = concerned.partition(":")[0] if base == "rule" else concerned
+    return titles.get(field)
+
+
+def repeated_rows(staged: pl.DataFrame) -> pl.DataFrame:
+    """Staged rows identical, provenance aside, to an earlier row of the delivery, counted by
+    file and file of the first occurrence (file_sha256, first_sha256, rows), most first."""
+    values = [c for c in staged.columns if c not in _PROVENANCE]
+    same = pl.struct(values).hash()
+    return (
+        staged.with_columns(pl.col("file_sha256").first().over(same).alias("first_sha256"))
+        .filter(~pl.struct(values).is_first_distinct())
+        .group_by("file_sha256", "first_sha256")
+        .agg(pl.len().alias("rows"))
+        .sort(["rows", "file_sha256"], descending=[True, False])
+        .select("file_sha256", "first_sha256", "rows")
     )

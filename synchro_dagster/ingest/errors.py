@@ -16,11 +16,19 @@ class FileRejected(Exception):
     """A delivery that cannot be ingested as it is."""
 
     def __init__(
-        self, file: Path | str, problem: str, detail: str, fix: str, column: str | None = None
+        self,
+        file: Path | str,
+        problem: str,
+        detail: str,
+        fix: str,
+        column: str | None = None,
+        reason: str | None = None,
     ):
-        self.file = Path(file).name
+        self.path = Path(file)  # where it lies, for the refusal's record; never in the message
+        self.file = self.path.name
         self.problem = problem
         self.column = column
+        self.reason = reason  # too_many_rejected_rows: the most frequent row reason (ROW_REASONS)
         self.detail = detail
         self.fix = fix
         where = f"{self.file}" + (f", column « {column} »" if column else "")
@@ -63,6 +71,58 @@ FILE_PROBLEMS = {
         "le fichier a un en-tête mais aucune ligne de données",
         "vérifiez que le bon mois a été exporté et que la feuille est remplie",
     ),
+    "truncated": (
+        "le fichier s'arrête au milieu d'une ligne : il a été coupé pendant la copie ou l'export",
+        "exportez de nouveau le fichier entier et vérifiez sa dernière ligne avant de l'envoyer",
+    ),
+    "cell_too_large": (
+        "une cellule contient à elle seule un texte immense (plus de 131 072 caractères)",
+        "vérifiez la ligne indiquée (un guillemet mal placé peut fondre des lignes en une "
+        "cellule), exportez de nouveau et renvoyez le fichier",
+    ),
+    "sheet_too_large": (
+        "la feuille s'étend bien au-delà de ses données (une cellule isolée très loin, par "
+        "exemple en XFD1048576)",
+        "supprimez les lignes et colonnes après les données (Ctrl+Fin montre la dernière "
+        "cellule), enregistrez et renvoyez le classeur",
+    ),
+    "formulas_without_values": (
+        "des cellules contiennent des formules dont le résultat n'a jamais été calculé (fichier "
+        "produit par un programme, jamais ouvert dans un tableur)",
+        "ouvrez le classeur dans Excel ou LibreOffice, enregistrez-le, puis renvoyez-le (ou "
+        "exportez les valeurs plutôt que les formules)",
+    ),
+    "several_data_sheets": (
+        "les lignes sont réparties sur plusieurs feuilles du classeur",
+        "rassemblez toutes les lignes du mois sur une seule feuille et renvoyez le classeur",
+    ),
+    "not_a_file": (
+        "c'est un dossier portant un nom de fichier, pas un fichier",
+        "déposez le fichier lui-même dans le dossier du mois, pas un dossier",
+    ),
+    "outside_landing": (
+        "c'est un lien vers un fichier ou un dossier hors du dépôt ; il n'est pas lu",
+        "déposez une copie du fichier lui-même dans le dossier du mois",
+    ),
+    "unknown_file_kind": (
+        "le nom du fichier ne dit pas de quel type de liste il s'agit",
+        "gardez le nom de fichier habituel de l'export (il indique le dispositif)",
+    ),
+    "duplicate_rows": (
+        "de nombreuses lignes répètent exactement une autre ligne de l'envoi (export lancé deux "
+        "fois, ou deux versions d'un même fichier déposées ensemble)",
+        "renvoyez chaque ligne une seule fois ; si un fichier corrigé remplace un ancien, "
+        "retirez l'ancien du dossier",
+    ),
+    "too_many_rejected_rows": (
+        "trop de lignes sont inutilisables pour que l'envoi soit intégré ; la raison la plus "
+        "fréquente : {reason} ; l'envoi précédent reste en vigueur",
+        "{fix} sur l'ensemble du fichier, puis renvoyez-le en entier",
+    ),
+    "month_first_dates": (
+        "les dates de la colonne « {column} » sont écrites mois/jour/année (à l'américaine)",
+        "écrivez les dates jour/mois/année (jj/mm/aaaa) et renvoyez le fichier",
+    ),
     "wrong_month": (
         "les dates des lignes tombent pour la plupart dans un autre mois que celui de l'envoi",
         "envoyez l'extraction du mois demandé, ou déposez ce fichier dans le dossier du mois de "
@@ -83,9 +143,24 @@ ROW_REASONS = {
         "corrigez la date (jj/mm/aaaa)",
     ),
     "implausible_date": (
-        "la date de naissance de la colonne « {column} » est dans le futur ou il y a plus de "
-        "110 ans",
+        "la date de naissance de la colonne « {column} » est postérieure à la date de "
+        "l'événement, dans le futur, ou il y a plus de 110 ans",
         "corrigez la date de naissance, ou laissez-la vide si elle n'est pas connue",
+    ),
+    "implausible_age": (
+        "l'âge de la colonne « {column} » n'est pas un âge possible (moins de 0 ou plus de 110 "
+        "ans)",
+        "corrigez l'âge, ou laissez-le vide s'il n'est pas connu",
+    ),
+    "formula": (
+        "la colonne « {column} » contient une formule de tableur (texte commençant par =, +, - "
+        "ou @) au lieu d'une valeur",
+        "remplacez la formule par la valeur elle-même (copier, puis collage spécial valeurs)",
+    ),
+    "too_long": (
+        "la colonne « {column} » contient un texte bien trop long pour cette information (plus "
+        "de 100 caractères)",
+        "vérifiez la cellule : un texte collé par erreur ou des colonnes fusionnées",
     ),
     "date_after_month": (
         "la date de la colonne « {column} » est postérieure à la fin du mois envoyé",

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import zipfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +27,14 @@ HEADER_SEARCH_ROWS = 40
 SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods"}
 CSV_SUFFIXES = {".csv", ".txt"}
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # an encrypted (password-protected) Office file is an OLE box
+DELIMITERS = (";", "\t", ",", "|")
+# calamine allocates a sheet's whole rectangle, A1 to its farthest cell, at 32 bytes a cell: in
+# an xlsx, a stray cell at XFD1048576 asks for 512 GiB and aborts the process. 20 million cells
+# (about 640 MiB) is 100,000 rows of 200 columns, far more than any partner's monthly export.
+# An .ods is refused by calamine itself past 100 million cells; an .xls cannot pass 65,536 rows
+# of 256 columns.
+MAX_SHEET_CELLS = 20_000_000
+DATA_SHEET_MIN_ROWS = 5  # a sheet with fewer rows under a matching header is a template
 # a totals line starts with "Total", "TOTAL :", "Sous-total", "Effectif total"... then counts
 _TOTALS_LABEL = r"(?i)^\W*(?:sous[\s-]*|effectif\s+|nombre\s+)?tota(?:l|le|ls|les|ux)\b"
 _NAME_FIELDS = ("last_name", "first_name", "full_name", "birth_name")
@@ -52,7 +63,11 @@ def read_table(path: Path, source: Source) -> RawTable:
             "export the file again and check it opens before sending it",
         )
     if suffix in CSV_SUFFIXES:
-        return _locate(path, source, None, _csv_grid(path))
+        grid, numbers, cut = _csv_grid(path)
+        table = _locate(path, source, None, (grid, numbers))
+        if cut:  # judged once the file is known to be a CSV export: garbage has no header
+            raise cut
+        return table
     if suffix in SPREADSHEET_SUFFIXES:
         return _read_workbook(path, source)
     raise FileRejected(
@@ -65,7 +80,14 @@ def read_table(path: Path, source: Source) -> RawTable:
 
 # ------------------------------------------------------------------ CSV
 def decode(raw: bytes) -> str:
-    """UTF-8 (with or without BOM), else Windows-1252: what French tools export."""
+    """UTF-16 (with a BOM, or its zero bytes), UTF-8 (with or without BOM), else
+    Windows-1252: what French tools export. A file marked as Unicode that is not raises
+    UnicodeDecodeError."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16")
+    head = raw[:400]
+    if len(head) >= 4 and head[1::2].count(0) > 0.4 * len(head[1::2]) and not head[::2].count(0):
+        return raw.decode("utf-16-le")
     if raw.startswith(b"\xef\xbb\xbf"):
         return raw[3:].decode("utf-8")
     try:
@@ -75,10 +97,10 @@ def decode(raw: bytes) -> str:
 
 
 def sniff_delimiter(text: str) -> str:
-    """The delimiter that splits the first lines most consistently (';', ',' or tab)."""
+    """The delimiter that splits the first lines most consistently (';', tab, ',' or '|')."""
     lines = [line for line in text.splitlines()[:HEADER_SEARCH_ROWS] if line.strip()]
     best, best_score = ";", -1
-    for delim in (";", "\t", ","):
+    for delim in DELIMITERS:
         counts = [line.count(delim) for line in lines]
         widest = max(counts, default=0)
         score = sum(1 for c in counts if c == widest) * widest
@@ -87,7 +109,7 @@ def sniff_delimiter(text: str) -> str:
     return best
 
 
-def _csv_grid(path: Path) -> tuple[pl.DataFrame, list[int]]:
+def _csv_grid(path: Path) -> tuple[pl.DataFrame, list[int], FileRejected | None]:
     raw = path.read_bytes()
     if raw.startswith(_OLE_MAGIC) or raw.startswith(b"PK\x03\x04"):
         raise FileRejected(
@@ -96,7 +118,16 @@ def _csv_grid(path: Path) -> tuple[pl.DataFrame, list[int]]:
             "the file is a spreadsheet saved with a .csv name",
             "export it again as CSV, or send it with its real .xlsx extension",
         )
-    text = decode(raw)
+    try:
+        text = decode(raw)
+    except UnicodeDecodeError as exc:
+        raise FileRejected(
+            path,
+            "unreadable",
+            f"the file is marked as Unicode text but byte {exc.start} on is not text (a damaged "
+            "or badly joined copy)",
+            "export the file again and send it without adding anything to it",
+        ) from None
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(text), strict=True)
     rows: list[list[str]] = []
     numbers: list[int] = []
@@ -105,20 +136,140 @@ def _csv_grid(path: Path) -> tuple[pl.DataFrame, list[int]]:
             rows.append(record)
             numbers.append(reader.line_num)  # the line a record ends on, as an editor shows it
     except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise FileRejected(
+                path,
+                "cell_too_large",
+                f"a cell near line {reader.line_num} holds more than "
+                f"{csv.field_size_limit():,} characters",
+                "check that line (a misplaced quote can merge many lines into one cell) and "
+                "export the file again",
+            ) from None
         raise FileRejected(
             path,
             "unreadable",
             f"the CSV cannot be parsed near line {reader.line_num}",
             "check for an unclosed quote and export the file again",
         ) from exc
+    cut = _cut_line(path, text, rows, numbers)
     width = max((len(r) for r in rows), default=0)
     columns = {
         f"c{j}": [r[j] if j < len(r) and r[j].strip() else None for r in rows] for j in range(width)
     }
-    return pl.DataFrame(columns, schema={c: pl.String for c in columns}), numbers
+    return pl.DataFrame(columns, schema={c: pl.String for c in columns}), numbers, cut
+
+
+def _cut_line(
+    path: Path, text: str, rows: list[list[str]], numbers: list[int]
+) -> FileRejected | None:
+    """A file that ends without a line break, on a record shorter than the others, was cut."""
+    if not rows or text.endswith(("\n", "\r")):
+        return None
+    usual = Counter(len(r) for r in rows if len(r) > 1).most_common(1)
+    if usual and len(rows[-1]) < usual[0][0]:
+        return FileRejected(
+            path,
+            "truncated",
+            f"the file ends in the middle of line {numbers[-1]} (its last line has "
+            f"{len(rows[-1])} of the {usual[0][0]} fields of the others): it was cut while "
+            "being copied or exported",
+            "export the whole file again and check its last line before sending it",
+        )
+    return None
 
 
 # ------------------------------------------------------------------ spreadsheets
+_SHEET_TAG = re.compile(rb"<(?:\w+:)?sheet\b[^>]*>")
+_RELATION_TAG = re.compile(rb"<Relationship\b[^>]*>")
+_CELL_REF = re.compile(rb"<c\b[^>]*?\sr=\"([A-Z]{1,3})(\d{1,7})\"")
+# a formula element not followed by a non-empty value (`<v/>` is what a program leaves)
+_FORMULA_WITHOUT_VALUE = re.compile(rb"<f\b[^>]*?(?:/>|>[^<]*</f>)(?!\s*<v(?:\s[^>]*)?>[^<])")
+_CHUNK = 1 << 22
+
+
+def _attribute(tag: bytes, name: bytes) -> str:
+    found = re.search(rb"\s" + name + rb'="([^"]*)"', tag)
+    return found.group(1).decode("utf-8", "replace") if found else ""
+
+
+def _worksheets(book: zipfile.ZipFile) -> dict[str, str]:
+    """Worksheet member of the archive -> sheet name, as the workbook lists them."""
+    try:
+        listed = book.read("xl/workbook.xml")
+        relations = book.read("xl/_rels/workbook.xml.rels")
+    except KeyError:
+        return {}
+    targets = {
+        _attribute(t, b"Id"): _attribute(t, b"Target").lstrip("/").removeprefix("xl/")
+        for t in _RELATION_TAG.findall(relations)
+    }
+    return {
+        f"xl/{targets[rid]}": _attribute(t, b"name")
+        for t in _SHEET_TAG.findall(listed)
+        if (rid := _attribute(t, b"r:id")) in targets
+    }
+
+
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + letter - 64
+    return number
+
+
+def _extent(book: zipfile.ZipFile, member: str) -> tuple[int, int, bool]:
+    """(last row, last column, a formula without a computed value) of a worksheet, read as a
+    stream: the XML of a large sheet is never held whole."""
+    last_row = last_column = 0
+    unvalued = False
+    tail = b""
+    with book.open(member) as xml:
+        while chunk := xml.read(_CHUNK):
+            buffer, tail = tail + chunk, (tail + chunk)[-4096:]
+            for letters, row in _CELL_REF.findall(buffer):
+                last_row = max(last_row, int(row))
+                last_column = max(last_column, _column_number(letters))
+            # a match at the very end may have its <v> in the next chunk: judged there
+            unvalued = unvalued or any(
+                m.end() < len(buffer) - 64 or len(chunk) < _CHUNK
+                for m in _FORMULA_WITHOUT_VALUE.finditer(buffer)
+            )
+    return last_row, last_column, unvalued
+
+
+def _guard_xlsx(path: Path) -> None:
+    """What would crash or silently blank the Excel engine, refused before it opens the file:
+    a sheet stretched far beyond its data, formulas saved without their results."""
+    try:
+        book = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError):
+        return  # not an archive: the engine says it is unreadable
+    with book:
+        for member, sheet in _worksheets(book).items():
+            if member not in book.namelist():
+                continue
+            rows, columns, unvalued = _extent(book, member)
+            if rows * columns > MAX_SHEET_CELLS:
+                raise FileRejected(
+                    path,
+                    "sheet_too_large",
+                    f"the sheet « {sheet} » stretches over {rows:,} rows and {columns:,} columns "
+                    f"({rows * columns:,} cells, more than the {MAX_SHEET_CELLS:,} read): a stray "
+                    "cell far beyond the data",
+                    "delete the rows and columns after the data (Ctrl+End shows the last cell), "
+                    "save and send the workbook again",
+                )
+            if unvalued:
+                raise FileRejected(
+                    path,
+                    "formulas_without_values",
+                    f"the sheet « {sheet} » holds formulas whose results were never computed "
+                    "(the file was written by a program and never opened in a spreadsheet)",
+                    "open the workbook in Excel or LibreOffice, save it and send it again (or "
+                    "export values instead of formulas)",
+                )
+
+
 def _read_workbook(path: Path, source: Source) -> RawTable:
     head = path.read_bytes()[:8]
     if head.startswith(_OLE_MAGIC) and path.suffix.lower() != ".xls":
@@ -128,11 +279,21 @@ def _read_workbook(path: Path, source: Source) -> RawTable:
             "the workbook is password-protected (or encrypted)",
             "remove the password (File > Info > Protect workbook) and send it again",
         )
+    if path.suffix.lower() in {".xlsx", ".xlsm"}:
+        _guard_xlsx(path)
     try:
         reader = fastexcel.read_excel(str(path))
         # each sheet is parsed once; the one whose header matches the source best is the data
         sheets = [(name, _sheet(reader, name)) for name in reader.sheet_names]
     except Exception as exc:  # calamine says why in its own words; ours must be the partner's
+        if "Cell limit exceeded" in str(exc):  # calamine's own guard, on OpenDocument sheets
+            raise FileRejected(
+                path,
+                "sheet_too_large",
+                "a sheet stretches over more cells than are read (a stray cell far beyond the "
+                "data)",
+                "delete the rows and columns after the data, save and send the workbook again",
+            ) from None
         raise FileRejected(
             path,
             "unreadable",
@@ -143,8 +304,43 @@ def _read_workbook(path: Path, source: Source) -> RawTable:
         raise FileRejected(
             path, "no_data_rows", "the workbook has no sheet", "send the filled workbook"
         )
-    sheet, frame = max(sheets, key=lambda s: _best_header(s[1], source)[1])
+    sheet, frame = _data_sheet(path, source, sheets)
     return _locate(path, source, sheet, (frame, list(range(1, frame.height + 1))))
+
+
+def _data_sheet(
+    path: Path, source: Source, sheets: list[tuple[str, pl.DataFrame]]
+) -> tuple[str, pl.DataFrame]:
+    """The sheet whose header matches best; of equals, the one with the most rows under it (a
+    template sheet comes before the data); rows on two such sheets are refused, not halved."""
+    judged = []
+    for name, frame in sheets:
+        row, score = _best_header(frame, source)
+        judged.append((score, _filled_rows(frame.slice(row + 1)), name, frame))
+    best = max(score for score, *_ in judged)
+    equals = [j for j in judged if j[0] == best]
+    filled = [name for _, rows, name, _ in equals if rows >= DATA_SHEET_MIN_ROWS]
+    if best >= 2 and len(filled) > 1:
+        raise FileRejected(
+            path,
+            "several_data_sheets",
+            f"the rows are split over {len(filled)} sheets: "
+            + ", ".join(f"« {n} »" for n in filled),
+            "put all the month's rows on one sheet and send the workbook again",
+        )
+    _, _, name, frame = max(equals, key=lambda j: j[1])
+    return name, frame
+
+
+def _filled_rows(grid: pl.DataFrame) -> int:
+    """Rows with more than one filled cell: records, not titles or totals."""
+    return grid.filter(_cells_filled(grid.columns) > 1).height if grid.width else 0
+
+
+def _cells_filled(columns: list[str]) -> pl.Expr:
+    return pl.sum_horizontal(
+        [pl.col(c).str.strip_chars().str.len_chars().fill_null(0) > 0 for c in columns]
+    )
 
 
 def _sheet(reader: fastexcel.ExcelReader, sheet: str) -> pl.DataFrame:
@@ -215,9 +411,7 @@ def _locate(
     body = grid.slice(header_at + 1).with_columns(
         pl.Series("row_number", numbers[header_at + 1 :], dtype=pl.Int64)
     )
-    filled = pl.sum_horizontal(
-        [pl.col(c).str.strip_chars().str.len_chars().fill_null(0) > 0 for c in grid.columns]
-    )
+    filled = _cells_filled(grid.columns)
     # blank rows and one-cell rows (titles, totals, comments) are not records, nor totals lines
     kept = body.filter((filled > 1) & ~_totals_line(grid.columns, positions))
     if kept.height == 0:

@@ -11,7 +11,7 @@ import fnmatch
 import hashlib
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import pandera.polars as pa
 import polars as pl
@@ -19,9 +19,9 @@ import polars as pl
 from synchro_dagster.identity.tokens import TOKEN_COLUMNS, keyed, tokenise
 from synchro_dagster.ingest.canonical import canonical, month_end
 from synchro_dagster.ingest.errors import FileRejected
-from synchro_dagster.ingest.read import read_table
+from synchro_dagster.ingest.read import CSV_SUFFIXES, SPREADSHEET_SUFFIXES, read_table
 from synchro_dagster.privacy.rules import Requests
-from synchro_dagster.sources.spec import Source, normalise_label
+from synchro_dagster.sources.spec import DATE_FIELDS, Source, normalise_label
 
 PERIOD_MIN_ROWS = 5  # below this many dated rows, a file's period is not judged
 
@@ -39,6 +39,7 @@ class FileReport:
     rows_ignored: int = 0
     rows_opposed: int = 0  # rows of persons who objected, dropped (privacy.subjects)
     headers: list[str] = field(default_factory=list)  # canonical fields found
+    titles: dict[str, str] = field(default_factory=dict)  # canonical field -> partner's title
     unmapped_headers: list[str] = field(default_factory=list)
 
 
@@ -81,18 +82,102 @@ def month_folder(landing: Path, source_id: str, month: date) -> Path:
     return landing / month.strftime("%Y-%m") / source_id
 
 
-def delivered_files(landing: Path, source: Source, month: date) -> list[Path]:
-    """The files a partner delivered for a month (office lock files and hidden files aside)."""
+READABLE_SUFFIXES = SPREADSHEET_SUFFIXES | CSV_SUFFIXES
+_NOT_DELIVERIES = ("thumbs.db", "desktop.ini")  # what file managers leave in a folder
+
+
+def _entries(landing: Path, source: Source, month: date) -> list[Path]:
+    """What a partner left in the source's month folder (office lock files and hidden files
+    aside), without entering links."""
     folder = month_folder(landing, source.id, month)
     if not folder.is_dir():
         return []
     return sorted(
         p
         for p in folder.rglob("*")
-        if p.is_file()
-        and not p.name.startswith((".", "~$"))
-        and any(fnmatch.fnmatch(p.name.lower(), k.pattern.lower()) for k in source.files)
+        if not p.name.startswith((".", "~$"))
+        and p.name.lower() not in _NOT_DELIVERIES
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts[:-1])
     )
+
+
+def _kind_matches(source: Source, name: str) -> bool:
+    """The name fits one of the source's kinds of file, whatever readable format it is in: a
+    « *.csv » source's `.txt` or `.xlsx`, a « *.xlsx » one's `.xls`."""
+    file = PurePath(name.lower())
+    for kind in source.files:
+        pattern = PurePath(kind.pattern.lower())
+        if fnmatch.fnmatch(file.name, pattern.name) or (
+            {pattern.suffix, file.suffix} <= READABLE_SUFFIXES
+            and fnmatch.fnmatch(file.stem, pattern.stem)
+        ):
+            return True
+    return False
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path.resolve().is_relative_to(root.resolve())
+
+
+def delivered_files(landing: Path, source: Source, month: date) -> list[Path]:
+    """The files a partner delivered for a month: files inside the landing tree, of a
+    readable format, named like one of the source's kinds. Anything else left in the folder
+    is a `delivery_problem`, never silently skipped."""
+    return [
+        p
+        for p in _entries(landing, source, month)
+        if p.is_file()
+        and _inside(p, landing)
+        and p.suffix.lower() in READABLE_SUFFIXES
+        and _kind_matches(source, p.name)
+    ]
+
+
+def delivery_problem(landing: Path, source: Source, month: date) -> FileRejected | None:
+    """The first thing in the source's month folder that is not a delivery, as a refusal: a
+    link out of the landing tree, a folder named like a file, a format not read, a file the
+    source's kinds do not name."""
+    folder = month_folder(landing, source.id, month)
+    if folder.exists() and not _inside(folder, landing):
+        return FileRejected(
+            folder,
+            "outside_landing",
+            "the month folder is a link to a folder outside the landing directory; it is not read",
+            "put a copy of the files themselves in the month's folder",
+        )
+    for p in _entries(landing, source, month):
+        if not _inside(p, landing):
+            return FileRejected(
+                p,
+                "outside_landing",
+                "the file is a link to a place outside the landing directory; it is not read",
+                "put a copy of the file itself in the month's folder",
+            )
+        if p.is_dir():
+            if p.suffix.lower() in READABLE_SUFFIXES:
+                return FileRejected(
+                    p,
+                    "not_a_file",
+                    "this is a folder named like a file, not a file",
+                    "put the file itself in the month's folder, not a folder",
+                )
+            continue
+        if p.suffix.lower() not in READABLE_SUFFIXES:
+            return FileRejected(
+                p,
+                "unsupported_format",
+                f"files of type '{p.suffix.lower() or 'none'}' are not read",
+                "send the export as .xlsx, .ods or .csv, and leave no other file in the folder",
+            )
+        if not _kind_matches(source, p.name):
+            names = ", ".join(f"« {k.pattern} »" for k in source.files)
+            return FileRejected(
+                p,
+                "unknown_file_kind",
+                f"the file name matches none of the source's kinds of file ({names})",
+                "keep the usual file name of the export (it says which programme it lists)",
+            )
+    return None
 
 
 def unused_column(place: int, title: str, key: bytes) -> str:
@@ -123,6 +208,8 @@ def stage_month(
         report.sheet, report.header_row = raw.sheet, raw.header_row
         report.rows_read, report.rows_ignored = raw.frame.height, raw.rows_ignored
         report.headers = sorted(raw.headers)
+        report.titles = raw.headers
+        _refuse_month_first_dates(path, raw.frame, raw.headers)
         report.unmapped_headers = [
             unused_column(n, title, key) for n, title in raw.unmapped_headers
         ]
@@ -167,21 +254,46 @@ def _count(counts: pl.DataFrame, sha: str) -> int:
 
 
 def _check_period(path: Path, source: Source, canon: pl.DataFrame, month: date) -> None:
-    """A file whose dated rows mostly fall in another month was sent for that other month."""
+    """A file whose dated rows mostly fall in another month was sent for that other month
+    (rows dated after the month count too: March's file sent as February's)."""
     if source.period is None:
         return
-    dated = canon.filter(pl.col("reasons").list.len() == 0).get_column(source.period).drop_nulls()
+    dated = canon.get_column(source.period).drop_nulls()
     if dated.len() < PERIOD_MIN_ROWS:
         return
     inside = ((dated >= month) & (dated <= month_end(month))).mean()
     if inside is not None and inside < 0.5:
         found = dated.dt.strftime("%Y-%m").mode().sort()[0]
+        later = found > f"{month:%Y-%m}"
         raise FileRejected(
             path,
             "wrong_month",
             f"the file was delivered for {month:%Y-%m} but its dates are mostly in {found}",
-            f"send the extract of {month:%Y-%m}, or put this file in the {found} folder",
+            (f"check the year of the dates; if this is the extract of {found}, " if later else "")
+            + f"send the extract of {month:%Y-%m}, or put this file in the {found} folder",
         )
+
+
+def _refuse_month_first_dates(path: Path, frame: pl.DataFrame, titles: dict[str, str]) -> None:
+    """Dates typed month/day/year: the second number goes past 12 and the first (nearly) never.
+    Read as day/month they would be quarantined or, worse, staged in the wrong month."""
+    for name in DATE_FIELDS:
+        if name not in frame.columns:
+            continue
+        parts = frame.get_column(name).str.extract_groups(r"^\s*(\d{1,2})/(\d{1,2})/\d{2,4}\b")
+        first = parts.struct.field("1").cast(pl.Int64, strict=False).drop_nulls()
+        second = parts.struct.field("2").cast(pl.Int64, strict=False).drop_nulls()
+        past_twelve = int((second > 12).sum())
+        # a few broken dates (31/02) aside, the first number never passes 12
+        if past_twelve >= PERIOD_MIN_ROWS and (first > 12).sum() * 10 <= past_twelve:
+            raise FileRejected(
+                path,
+                "month_first_dates",
+                f"the dates of this column are month/day/year: on {past_twelve} rows the second "
+                "number is over 12, and the first hardly ever is",
+                "write the dates day/month/year (dd/mm/yyyy) and send the file again",
+                column=titles.get(name, name),
+            )
 
 
 def age_band() -> pl.Expr:

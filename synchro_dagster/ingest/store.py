@@ -1,5 +1,6 @@
 """Writing one staged source-month: staging rows, quarantined rows and the file registry, together;
-or, when the delivery is refused, the refusal alone.
+or, when the delivery is refused (`ingest_source_month` judges it whole before writing), the
+refusal alone.
 
 The source's month is replaced in all four tables by one `warehouse.replace_month`: a re-run
 gives the same tables, a failure leaves the previous state, and an analyst never sees half a
@@ -17,8 +18,17 @@ import polars as pl
 
 from synchro_dagster import warehouse
 from synchro_dagster.identity.tokens import keyed
+from synchro_dagster.ingest.checks import refuse_unusable
 from synchro_dagster.ingest.errors import FileRejected
-from synchro_dagster.ingest.stage import StagedMonth, sha256_of
+from synchro_dagster.ingest.stage import (
+    StagedMonth,
+    delivered_files,
+    delivery_problem,
+    sha256_of,
+    stage_month,
+)
+from synchro_dagster.privacy.rules import Requests
+from synchro_dagster.sources.spec import Source
 
 
 class WrongKeyError(RuntimeError):
@@ -67,6 +77,27 @@ def registered_files(
     return {(name, sha) for name, sha in rows}
 
 
+def unchanged_delivery(
+    conn: duckdb.DuckDBPyConnection, landing: Path, source: Source, month: date
+) -> str | None:
+    """Why the source-month needs no staging ("no file delivered", "identical re-delivery"),
+    or None. A refusal of a delivery since taken back (the folder holds again what is staged)
+    is over: it is cleared, so that the partner's feedback no longer asks for a fix."""
+    if delivery_problem(landing, source, month) is not None:
+        return None
+    files = delivered_files(landing, source, month)
+    delivered = {(p.relative_to(landing).as_posix(), sha256_of(p)) for p in files}
+    if files and delivered != registered_files(conn, source.id, month):
+        return None
+    warehouse.ensure(conn, "lineage.refusals")
+    refused = conn.execute(
+        "SELECT count(*) FROM lineage.refusals WHERE source = ? AND month = ?", [source.id, month]
+    ).fetchall()[0][0]
+    if refused:
+        warehouse.replace_month(conn, month, {"lineage.refusals": pl.DataFrame()}, source=source.id)
+    return "identical re-delivery" if files else "no file delivered"
+
+
 def write_source_month(conn: duckdb.DuckDBPyConnection, result: StagedMonth, run_id: str) -> None:
     files = pl.DataFrame(
         [
@@ -113,18 +144,19 @@ def record_refusal(
     source: str,
     month: date,
     refused: FileRejected,
-    files: list[Path],
     landing: Path,
     run_id: str,
 ) -> None:
-    """Records which delivered file stopped the source-month, and why (its staged rows stay)."""
-    path = next(p for p in files if p.name == refused.file)
+    """Records which delivered file stopped the source-month, and why (its staged rows stay).
+    A link out of the landing tree or a folder is named but never read (no sha256)."""
+    path = refused.path if refused.path.is_absolute() else landing / refused.path
+    readable = path.is_file() and path.resolve().is_relative_to(landing.resolve())
     row = {
         "source": source,
         "month": month,
         "file_name": path.relative_to(landing).as_posix(),
-        "sha256": sha256_of(path),
-        "problem": refused.problem,
+        "sha256": sha256_of(path) if readable else "",
+        "problem": refused.problem + (f":{refused.reason}" if refused.reason else ""),
         "column_title": refused.column,
         "detail": refused.detail,
         "run_id": run_id,
@@ -132,3 +164,34 @@ def record_refusal(
     }
     frame = pl.DataFrame([row], schema_overrides={"column_title": pl.String})
     warehouse.replace_month(conn, month, {"lineage.refusals": frame}, source=source)
+
+
+def ingest_source_month(
+    warehouse_path: Path,
+    landing: Path,
+    source: Source,
+    month: date,
+    key: bytes,
+    max_rejection_rate: float,
+    run_id: str,
+    requests: Requests | None = None,
+) -> StagedMonth:
+    """Validates the source-month's whole delivery, then writes it; or refuses it, records the
+    refusal and raises `FileRejected`, writing nothing else: the previous state stays.
+
+    Staging runs without the warehouse open (it can take a while on a large delivery; an open
+    DuckDB file blocks every other process)."""
+    try:
+        problem = delivery_problem(landing, source, month)
+        if problem:
+            raise problem
+        files = delivered_files(landing, source, month)
+        result = stage_month(landing, source, month, key, files, requests)
+        refuse_unusable(result, max_rejection_rate)
+    except FileRejected as refused:  # the partner's to fix: its text names no person
+        with warehouse.connect(warehouse_path) as conn:
+            record_refusal(conn, source.id, month, refused, landing, run_id)
+        raise
+    with warehouse.connect(warehouse_path) as conn:
+        write_source_month(conn, result, run_id)
+    return result

@@ -40,6 +40,7 @@ from synchro_dagster.privacy.rules import (
     drop_request,
     replaced,
 )
+from synchro_dagster.publish.xlsx import workbook
 from synchro_dagster.settings import Settings, pseudonymisation_key
 from synchro_dagster.sources import all_sources
 
@@ -524,13 +525,12 @@ def export_sheets(conn: duckdb.DuckDBPyConnection, person: Person) -> dict[str, 
 
 def write_export(sheets: dict[str, pl.DataFrame], xlsx: Path, js: Path) -> None:
     """The workbook and its JSON twin, readable by their owner only (personal data)."""
-    import xlsxwriter
 
     xlsx.parent.mkdir(parents=True, exist_ok=True)
     for path in (xlsx, js):
         path.unlink(missing_ok=True)
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    with xlsxwriter.Workbook(str(xlsx)) as book:
+    with workbook(xlsx) as book:
         for name, frame in sheets.items():
             frame.write_excel(workbook=book, worksheet=name, autofit=True)
     content = {name: frame.to_dicts() for name, frame in sheets.items()}

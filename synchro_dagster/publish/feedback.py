@@ -42,6 +42,7 @@ from synchro_dagster.ingest.errors import (
 )
 from synchro_dagster.ingest.stage import delivered_files, sha256_of
 from synchro_dagster.publish.french import month_name, percent, thousands
+from synchro_dagster.publish.xlsx import as_text
 from synchro_dagster.sources import all_sources
 from synchro_dagster.sources.spec import Source
 
@@ -150,9 +151,22 @@ def row_reason(source: Source, code: str) -> tuple[str, str]:
     return text.format(column=column_title(source, column), rule=rule), fix
 
 
-def refusal_reason(problem: str, column: str | None) -> tuple[str, str]:
-    text, fix = FILE_PROBLEMS[problem]
-    return text.format(column=column or ""), fix.format(column=column or "")
+def refusal_reason(
+    problem: str, column: str | None, source: Source | None = None
+) -> tuple[str, str]:
+    """A refusal's problem code in plain French; a refusal for too many unusable rows carries
+    its most frequent row reason after a colon (`too_many_rejected_rows:no_identity`)."""
+    base, _, reason = problem.partition(":")
+    text, fix = FILE_PROBLEMS[base]
+    why, to_do = (
+        row_reason(source, reason)
+        if reason and source
+        else ("des valeurs inutilisables", "corrigez les lignes concernées")
+    )
+    return (
+        text.format(column=column or "", reason=why),
+        fix.format(column=column or "", fix=to_do[:1].lower() + to_do[1:]),
+    )
 
 
 def _sentence(parts: Iterable[str]) -> str:
@@ -193,7 +207,7 @@ def partner_feedback(
             "WHERE source = ? AND month = ?",
             [source.id, month],
         ):
-            refused[(name, sha)] = refusal_reason(problem, column)
+            refused[(name, sha)] = refusal_reason(problem, column, source)
     _files(fb, landing, lineage, refused)
     fb.refusals = [
         (_shown(name), _sentence([why]), _sentence([fix]))
@@ -389,7 +403,7 @@ def write_workbook(fb: Feedback, path: Path, min_cell: int) -> Path:
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
-    wb.save(partial)
+    as_text(wb).save(partial)
     partial.replace(path)
     return path
 

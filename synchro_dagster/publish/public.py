@@ -9,9 +9,9 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
-import xlsxwriter
 
 from synchro_dagster.publish import disclosure, labels
+from synchro_dagster.publish.xlsx import workbook
 
 FILES = ("indicators.csv", "indicators.parquet", "indicators.xlsx")
 COLUMNS = {  # column -> its French header in the workbook
@@ -82,7 +82,7 @@ def write_public(table: pl.DataFrame, directory: Path, min_cell: int) -> list[Pa
 
 
 def _write_xlsx(table: pl.DataFrame, path: Path, min_cell: int) -> None:
-    book = xlsxwriter.Workbook(str(path))
+    book = workbook(path)
     header = book.add_format({"bold": True, "bg_color": "#DDE4EE", "text_wrap": True})
     number = book.add_format({"num_format": "#,##0"})
     sheet = book.add_worksheet("Indicateurs")

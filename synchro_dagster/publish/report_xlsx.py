@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import xlsxwriter
 
 from synchro_dagster.publish import french
+from synchro_dagster.publish.xlsx import workbook
 
 if TYPE_CHECKING:
     from synchro_dagster.publish.report import Cell, Change, Chart, Report
@@ -64,7 +65,7 @@ class _Formats:
 
 
 def write_workbook(report: Report, path: Path) -> None:
-    wb = xlsxwriter.Workbook(str(path))
+    wb = workbook(path)
     f = _Formats(wb)
     _summary(wb, f, report)
     for chart in report.charts:

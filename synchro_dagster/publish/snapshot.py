@@ -21,6 +21,7 @@ import duckdb
 from synchro_dagster import warehouse
 from synchro_dagster.privacy.access import share_published
 from synchro_dagster.publish.labels import TOTAL_LABEL, code_tables
+from synchro_dagster.publish.xlsx import workbook
 from synchro_dagster.settings import Settings
 from synchro_dagster.warehouse import Column, Table
 
@@ -175,7 +176,8 @@ def export_xlsx(snapshot: Path, out: Path, sql: str = INDICATORS_IN_FRENCH) -> i
     out.parent.mkdir(parents=True, exist_ok=True)
     out.unlink(missing_ok=True)
     out.touch(mode=0o600)
-    frame.write_excel(out, worksheet="synchro", autofit=True)
+    with workbook(out) as book:
+        frame.write_excel(workbook=book, worksheet="synchro", autofit=True)
     return frame.height
 
 

@@ -328,7 +328,7 @@ def test_an_unexpected_error_never_reaches_dagster_with_its_text(tmp_path, monke
     def boom(*_args, **_kwargs):
         raise ValueError("could not parse 'DUPONT Marie 12/05/1980'")
 
-    monkeypatch.setattr(staging, "stage_month", boom)
+    monkeypatch.setattr(staging, "ingest_source_month", boom)
     monkeypatch.setenv("SYNCHRO_PSEUDONYMISATION_KEY", "k" * 40)
     settings = Settings(data_dir=tmp_path, first_month="2025-01")
     defs = build_definitions(settings)

@@ -296,12 +296,13 @@ def _joined_by_household(
     companions: dict[int, set[int]],
     offset: int,
 ) -> int:
-    """A record of the month still alone after clustering, whose weak pairs (match probability
-    `WEAK_THRESHOLD` to the match threshold) point to exactly one known person living (before
-    this month) in the household of one of its companions, joins that person: the partner
-    listing them together is the evidence the names and dates lacked (an undated record of a
-    common name, a badly typed one). A companion's own person is never a candidate. Returns
-    how many joined."""
+    """A new person of the month (records of this month only, no known person among them,
+    typically one record), whose weak pairs (match probability `WEAK_THRESHOLD` to the match
+    threshold) point to known persons of whom exactly one lived (before this month) in the
+    household of a companion of its records, joins that person: the partner listing them
+    together is the evidence the names and dates lacked (an undated record of a common name,
+    a badly typed one). A companion's own person is never a candidate. Returns how many
+    joined."""
     known: dict[int, set[int]] = defaultdict(set)  # component -> its known persons
     for node in set(node_of.values()):
         if node >= offset:
@@ -311,17 +312,22 @@ def _joined_by_household(
         for x, y in ((a, b), (b, a)):
             if node_of.get(y, y) >= offset:
                 paired[x].add(node_of[y])
-    joined = 0
+    newcomers: dict[int, list[int]] = defaultdict(list)  # new person -> its records
     for rid in new:
-        node = node_of[rid]
-        if comp.find(node) != node or comp.size(node) > 1 or rid not in companions:
-            continue
-        beside = {comp.find(node_of[c]) for c in companions[rid]}
-        homes = {home[p] for root in beside for p in known.get(root, ()) if p in home}
-        targets = {comp.find(y) for y in paired.get(rid, ())} - beside - {node}
+        root = comp.find(node_of[rid])
+        if root not in known:
+            newcomers[root].append(rid)
+    joins = []  # decided on the components clustering left, then made
+    for root, rids in sorted(newcomers.items()):
+        beside = {comp.find(node_of[c]) for r in rids for c in companions.get(r, ())} - {root}
+        homes = {home[p] for b in beside for p in known.get(b, ()) if p in home}
+        targets = {comp.find(y) for r in rids for y in paired.get(r, ())} - beside - {root}
         fitting = {t for t in targets if any(home.get(p) in homes for p in known.get(t, ()))}
         if len(fitting) == 1:
-            joined += comp.union(node, fitting.pop())
+            joins.append((root, fitting.pop()))
+    joined = 0
+    for root, target in joins:
+        joined += comp.union(root, target)
     return joined
 
 

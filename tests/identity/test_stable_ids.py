@@ -275,3 +275,22 @@ def test_a_weak_pair_to_a_companions_household_member_is_that_member(conn, with_
     feb = run(conn, FEB)
     assert (person_of(feb, 2) == person_of(jan, 2)) is with_awa
     assert _ambiguity(conn, FEB)["by_household"] == int(with_awa)
+
+
+def test_a_new_person_of_several_records_beside_a_companion_joins_her_household_member(conn):
+    """The same, with Moussa's February record seen twice (the 115 and a day centre): a new
+    person of two records, not one, whose weak pairs point to Moussa."""
+    stage(conn, JAN, [(2, *MOUSSA, "G5"), (3, *AWA, "G5"), (4, *OMAR, "G6")])
+    jan = run(conn, JAN)
+    stage(
+        conn,
+        FEB,
+        [
+            (2, "KONNE", "Mousa", None, "M", "115-Z"),
+            (3, *AWA, "115-Z"),
+            (4, "KONNE", "Mousa", None, "M", "AJ-4"),
+        ],
+    )
+    feb = run(conn, FEB)
+    assert person_of(feb, 2) == person_of(feb, 4) == person_of(jan, 2)
+    assert _ambiguity(conn, FEB)["by_household"] == 1

@@ -218,9 +218,8 @@ TAGS = {"synchro/origin": "cli"}
 
 
 def run_months(data_dir: Path, months: list[date]) -> int:
-    """Runs the monthly job for each month in order; stops at the first failure (0 if all ok)."""
-    from synchro_dagster import warehouse
-    from synchro_dagster.ingest.store import WrongKeyError, check_key
+    """Runs the monthly job for each month in order; stops at the first failure (0 if all ok).
+    Holds the data directory for all its months: another run waits for it to end (runs.py)."""
     from synchro_dagster.settings import (
         SETTINGS_FILE,
         MissingKeyError,
@@ -230,11 +229,8 @@ def run_months(data_dir: Path, months: list[date]) -> int:
 
     settings = Settings.from_env(data_dir)
     try:
-        key = pseudonymisation_key(settings)
-        if settings.warehouse_path.exists():
-            with warehouse.read_only(settings.warehouse_path) as conn:
-                check_key(conn, key, record=False)
-    except (MissingKeyError, WrongKeyError) as exc:
+        pseudonymisation_key(settings)
+    except MissingKeyError as exc:
         print(exc, file=sys.stderr)
         return 1
     if not months:
@@ -253,11 +249,38 @@ def run_months(data_dir: Path, months: list[date]) -> int:
 
     import dagster as dg
 
+    from synchro_dagster.defs.runs import RunsBusy, exclusive, reap_dead_runs
+
+    instance = dg.DagsterInstance.get()
+    what = f"synchro run --months {first}:{last}"
+    try:
+        with exclusive(settings, what, lambda line: print(line, file=sys.stderr, flush=True)):
+            for line in reap_dead_runs(instance):
+                print(line, file=sys.stderr)
+            return _run_in_order(settings, instance, months)
+    except RunsBusy as busy:
+        print(busy, file=sys.stderr)
+        return 1
+
+
+def _run_in_order(settings, instance, months: list[date]) -> int:
+    """The months' runs, then the publication; the data directory is held by the caller."""
+    from synchro_dagster import warehouse
     from synchro_dagster.defs import build_definitions
     from synchro_dagster.defs.launch import failures, launch
+    from synchro_dagster.ingest.store import WrongKeyError, check_key
+    from synchro_dagster.months import MonthsOutOfOrder, require_in_order
+    from synchro_dagster.settings import pseudonymisation_key
 
+    try:
+        if settings.warehouse_path.exists():
+            with warehouse.read_only(settings.warehouse_path) as conn:
+                check_key(conn, pseudonymisation_key(settings), record=False)
+                require_in_order(conn, months[0], settings)
+    except (WrongKeyError, MonthsOutOfOrder) as exc:
+        print(exc, file=sys.stderr)
+        return 1
     defs = build_definitions(settings)
-    instance = dg.DagsterInstance.get()
     for i, month in enumerate(months, 1):
         t0 = time.perf_counter()
         key = month.strftime("%Y-%m")
@@ -396,13 +419,14 @@ def demo(data_dir: Path, months: int = 12, households: int = 2000) -> int:
 
 
 def reset_identity(data_dir: Path) -> int:
-    from synchro_dagster import warehouse
+    from synchro_dagster import months, warehouse
     from synchro_dagster.identity.persons import IDENTITY_TABLES
     from synchro_dagster.settings import Settings
 
     with warehouse.connect(Settings.from_env(data_dir).warehouse_path) as conn:
         for table in IDENTITY_TABLES:
             conn.execute(f"DROP TABLE IF EXISTS identity.{table}")
+        months.forget_all(conn)  # no month is complete any more
     print(
         "Person and household ids forgotten (corrections kept). Re-run every month in order:\n"
         f"  synchro run --data-dir {data_dir}"

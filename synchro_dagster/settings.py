@@ -43,6 +43,7 @@ class Settings:
     retention_months: int = 24  # a person no partner named for this many months is deleted
     landing_retention_days: int = 30  # partner files are deleted this long after ingestion
     publish_group: str | None = None  # OS group that may read the snapshot and published files
+    run_wait_seconds: int = 1800  # a run waits this long for another one to end, then gives up
     rights_contact: str = "le délégué à la protection des données (DPO) du SIAO"
     key_file: Path | None = field(default=None)
 
@@ -107,6 +108,7 @@ class Settings:
             min_cell=number("min_cell", 11),
             retention_months=number("retention_months", 24),
             landing_retention_days=number("landing_retention_days", 30),
+            run_wait_seconds=number("run_wait_seconds", 1800),
             publish_group=value("publish_group") or None,
             rights_contact=value("rights_contact", cls.rights_contact),
             key_file=Path(key_file) if key_file else None,

@@ -85,6 +85,22 @@ _TABLES = (
         by_month=False,
     ),
     Table(
+        "lineage.months_computed",
+        "one row per month and stage (identity, marts): when the stage last computed the month",
+        (
+            MONTH,
+            _c("stage", "VARCHAR", "identity | marts", "NOT NULL"),
+            _c("run_id", "VARCHAR", "Dagster run that computed it"),
+            _c(
+                "computed_at",
+                "TIMESTAMP",
+                "when; null for a month computed before this table existed",
+            ),
+        ),
+        meaning="What says a month is complete (synchro_dagster/months.py): the month after it "
+        "is computed only once it is, so that months always go in order.",
+    ),
+    Table(
         "lineage.files",
         "one row per partner file ingested for a source-month",
         (

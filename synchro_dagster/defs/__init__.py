@@ -22,6 +22,7 @@ from synchro_dagster.defs.publish import (
     publish_job,
 )
 from synchro_dagster.defs.retention import retention_job, retention_schedule
+from synchro_dagster.defs.runs import dead_runs_sensor, exclusive_executor
 from synchro_dagster.defs.staging import staging_assets
 from synchro_dagster.settings import Settings
 
@@ -47,6 +48,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             landing_sensor(job, partitions),
             publish_after_monthly(job),
             *feedback_after_monthly(job),
+            dead_runs_sensor(),
         ],
+        executor=exclusive_executor(settings),  # one run at a time, in its own process
         resources={"synchro": settings},  # the one settings object every asset and sensor reads
     )

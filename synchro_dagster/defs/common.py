@@ -9,14 +9,18 @@ import importlib.util
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from functools import cache
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 
 from synchro_dagster import warehouse
 from synchro_dagster.checks import CheckOutcome
+from synchro_dagster.months import MonthsOutOfOrder, require_in_order
 from synchro_dagster.observation.lineage import column_deps
+from synchro_dagster.settings import Settings
 
 OWNERS = ["team:observatoire"]
 PACKAGE = "synchro_dagster"
@@ -156,3 +160,14 @@ def failing_without_text(what: str, then: str) -> Iterator[None]:
             f"{what} failed: internal error {type(error).__name__} (message withheld, it may "
             f"quote partner data). {then}"
         ) from None
+
+
+def require_months_in_order(
+    conn: duckdb.DuckDBPyConnection, month: date, settings: Settings
+) -> None:
+    """Fails the step, saying what to run, if a month before `month` is not complete: identity
+    and observation of a month never run before the month before it is (months.py)."""
+    try:
+        require_in_order(conn, month, settings)
+    except MonthsOutOfOrder as out:
+        raise dg.Failure(description=str(out)) from None

@@ -15,6 +15,7 @@ from synchro_dagster.defs.common import (
     code_version,
     column_lineage,
     failing_without_text,
+    require_months_in_order,
     table_schema,
 )
 from synchro_dagster.defs.identity import IDENTITY
@@ -118,6 +119,7 @@ def core_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition
             ),
             warehouse.connect(synchro.warehouse_path) as conn,
         ):
+            require_months_in_order(conn, month, synchro)
             counts = observe_month(conn, window)
             checks = household_month_checks(conn, month)
             statuses = households_by_status(conn, month)

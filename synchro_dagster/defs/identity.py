@@ -2,13 +2,14 @@
 
 import dagster as dg
 
-from synchro_dagster import warehouse
+from synchro_dagster import months, warehouse
 from synchro_dagster.defs.common import (
     OWNERS,
     check_result,
     check_spec,
     code_version,
     failing_without_text,
+    require_months_in_order,
 )
 from synchro_dagster.defs.partitions import partition_month
 from synchro_dagster.identity.checks import (
@@ -107,8 +108,10 @@ def identity_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefini
             ),
             warehouse.connect(synchro.warehouse_path) as conn,
         ):
+            require_months_in_order(conn, month, synchro)
             result = link_month(conn, month, synchro.retention_months)
             write_month(conn, result)
+            months.record(conn, month, "identity", context.run.run_id)
         figures = identity_figures(result)
         links = figures["identity.person_links"]
         context.log.info(

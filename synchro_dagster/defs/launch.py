@@ -3,11 +3,13 @@ the code location `workspace.yaml` loads, so that they appear on the job's pages
 home timeline (a run from `execute_in_process` has no origin and shows in neither).
 
 The run executes here, in this process, on the definitions built from the caller's settings
-(steps in order, as the `duckdb` pool allows anyway).
+(steps in order, as the `duckdb` pool allows anyway, by the definitions' executor: see runs.py);
+its tag `synchro/pid` names this process, so that a later run can tell if it died.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping
 
@@ -22,10 +24,11 @@ from dagster._core.remote_origin import (
 )
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
+from synchro_dagster.defs.runs import PID_TAG
+
 MODULE = "synchro_dagster.definitions"  # the code location workspace.yaml loads
 LOCATION = MODULE  # its name: Dagster names a python_module location after the module
 REPOSITORY = "__repository__"  # the repository a `Definitions` object becomes
-IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
 
 
 def job_origin(job_name: str) -> RemoteJobOrigin:
@@ -47,13 +50,13 @@ def launch(
 ) -> dg.DagsterRun:
     """Creates the run with its origin, executes it, and returns it finished."""
     job_def = defs.resolve_job_def(job_name)
-    run_tags = {**job_def.run_tags, **(tags or {})}
+    run_tags = {**job_def.run_tags, **(tags or {}), PID_TAG: str(os.getpid())}
     if partition_key is not None:
         run_tags.update(job_def.get_tags_for_partition_key(partition_key, None))
     code = ReconstructableRepository.for_module(MODULE, "defs").get_reconstructable_job(job_name)
     run = instance.create_run_for_job(
         job_def,
-        run_config={**IN_PROCESS, **(run_config or {})},
+        run_config=run_config or {},
         tags=run_tags,
         remote_job_origin=job_origin(job_name),
         job_code_origin=code.get_python_origin(),

@@ -7,7 +7,7 @@ run, and the analyst snapshot is not refreshed with it.
 
 import dagster as dg
 
-from synchro_dagster import warehouse
+from synchro_dagster import months, warehouse
 from synchro_dagster.defs.common import (
     check_result,
     check_spec,
@@ -68,6 +68,7 @@ def marts_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinitio
             warehouse.connect(synchro.warehouse_path) as conn,
         ):
             rows = indicators_month(conn, month)
+            months.record(conn, month, "marts", context.run.run_id)
             headline, checks = indicator_checks(conn, month)
         context.log.info(f"{context.partition_key}: {headline}")
         yield dg.MaterializeResult(

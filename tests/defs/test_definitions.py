@@ -24,6 +24,7 @@ SENSORS = (
     "publish_after_monthly_run",
     "partner_feedback_after_monthly_run",
     "partner_feedback_after_failed_monthly_run",
+    "dead_runs_sensor",
 )
 
 

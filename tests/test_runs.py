@@ -22,9 +22,9 @@ import duckdb
 import faultkit
 import pytest
 from dagster._core.events import EngineEventData
-from pipelinekit import KEY, MONTHS, copy, run
+from pipelinekit import KEY, MONTHS, copy
 
-from synchro_dagster.cli import prepare_dagster_home
+from synchro_dagster.cli import prepare_dagster_home, run_months
 from synchro_dagster.defs.runs import (
     PID_TAG,
     dead_runs_sensor,
@@ -88,31 +88,37 @@ def test_a_run_killed_at_staging_then_at_identity_wedges_nothing_and_two_reruns_
 
 
 def test_months_2_and_3_at_once_end_as_in_order_and_a_wrong_key_changes_nothing(
-    ran, tmp_path, monkeypatch
+    ran, tmp_path, monkeypatch, capsys
 ):
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))  # the runs here set it: restored after
+    monkeypatch.setenv("SYNCHRO_FIRST_MONTH", "2025-01")
     data = copy(ran, tmp_path)
-    faultkit.forget(data, "2025-02-01")
+    faultkit.forget(data, "2025-02-01")  # February and March staged, never computed
     warehouse = data / "warehouse" / "synchro.duckdb"
     before = hashlib.sha256(warehouse.read_bytes()).hexdigest()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SYNCHRO_PSEUDONYMISATION_KEY", "another-key-" + "fedcba9876543210" * 3)
-        mp.setenv("SYNCHRO_FIRST_MONTH", "2025-01")
-        from synchro_dagster.cli import run_months
 
-        assert run_months(data, MONTHS[1:]) == 1
+    monkeypatch.setenv("SYNCHRO_PSEUDONYMISATION_KEY", "another-key-" + "fedcba9876543210" * 3)
+    assert run_months(data, MONTHS[1:]) == 1
+    assert "another pseudonymisation key" in capsys.readouterr().err
+    monkeypatch.setenv("SYNCHRO_PSEUDONYMISATION_KEY", KEY)
+    assert run_months(data, [MONTHS[2]]) == 1  # March before February: refused, with what to do
+    err = capsys.readouterr().err
+    assert "2025-03 cannot be computed before 2025-02 is complete" in err
+    command = re.search(r"synchro run --data-dir (\S+) --months (\S+)", err)
+    assert command and Path(command[1]) == data.resolve() and command[2] == "2025-02:"
     assert hashlib.sha256(warehouse.read_bytes()).hexdigest() == before
-    assert not instance_of(data, monkeypatch).get_runs()  # refused before any run was created
+    assert not instance_of(data, monkeypatch).get_runs()  # both refused before any run
 
-    third = faultkit.synchro("run", "--data-dir", str(data), "--months", "2025-03")
-    second = faultkit.synchro("run", "--data-dir", str(data), "--months", "2025-02")
-    (out3, err3), (out2, err2) = third.communicate(timeout=300), second.communicate(timeout=300)
-    assert second.returncode == 0, out2 + err2
-    if third.returncode:  # it came first: refused, with what to run, before writing anything
-        assert "2025-03 cannot be computed before 2025-02 is complete" in err3, out3 + err3
-        command = re.search(r"synchro run --data-dir (\S+) --months (\S+)", err3)
-        assert command and Path(command[1]) == data.resolve() and command[2] == "2025-02:"
-        assert run(data, MONTHS[1:]) == 0
+    february = faultkit.synchro("run", "--data-dir", str(data), "--months", "2025-02")
+    lock = data / "warehouse" / "run.lock"
+    deadline = time.monotonic() + 120
+    while "2025-02" not in (lock.read_text() if lock.exists() else ""):
+        assert time.monotonic() < deadline and february.poll() is None, february.communicate()
+        time.sleep(0.1)
+    march = faultkit.synchro("run", "--data-dir", str(data), "--months", "2025-03")
+    (out2, err2), (out3, err3) = february.communicate(timeout=300), march.communicate(timeout=300)
+    assert (february.returncode, march.returncode) == (0, 0), out2 + err2 + out3 + err3
+    assert "is in use by synchro run --months 2025-02:2025-02" in err3  # it waited its turn
     assert faultkit.results(data) == faultkit.results(ran)
 
 
@@ -192,8 +198,6 @@ def test_a_second_run_waits_a_bounded_time_and_the_lock_dies_with_its_holder(
         mp.setenv("SYNCHRO_FIRST_MONTH", "2025-01")
         mp.setenv("SYNCHRO_RUN_WAIT_SECONDS", "1")
         t0 = time.perf_counter()
-        from synchro_dagster.cli import run_months
-
         assert run_months(tmp_path, [date(2025, 1, 1)]) == 1
         waited = time.perf_counter() - t0
     err = capsys.readouterr().err

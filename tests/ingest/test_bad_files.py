@@ -28,6 +28,7 @@ from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 
+import duckdb
 import openpyxl
 import polars as pl
 import pytest
@@ -765,8 +766,9 @@ CASES = {
 # --------------------------------------------------------------- a warehouse to compare
 @pytest.fixture(scope="module")
 def base_warehouse(territory: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """February of every source of the territory and January of two, ingested as the asset
-    does: other sources and another month are there to stay unchanged."""
+    """February of every source of the territory and January of two (the months before, that
+    volume and column drift compare with), ingested as the asset does: other sources and
+    another month are there to stay unchanged."""
     path = tmp_path_factory.mktemp("corpus") / "synchro.duckdb"
     months = [(s, MONTH) for s in all_sources().values()]
     for source, month in [*months, (get("sne"), JANUARY), (get("siao_urgence"), JANUARY)]:
@@ -776,27 +778,26 @@ def base_warehouse(territory: Path, tmp_path_factory: pytest.TempPathFactory) ->
     return path
 
 
-def table_state(path: Path) -> dict[tuple[str, str, date], tuple[int, int]]:
+def table_state(conn: duckdb.DuckDBPyConnection) -> dict[tuple[str, str, date], tuple[int, int]]:
     """(table, source, month) -> (rows, a hash of the rows) for staging, quarantine and
     lineage: a change anywhere shows."""
     state = {}
-    with warehouse.read_only(path) as conn:
-        for table in warehouse.existing_tables(conn):
-            schema, name = table.split(".")
-            if schema not in ("staging", "quarantine", "lineage") or name == "key_fingerprint":
-                continue
-            source = "source" if schema == "lineage" else f"'{name}'"
-            for src, month, rows, digest in conn.execute(
-                f"SELECT {source}, month, count(*), sum(hash(t)::HUGEINT) FROM {table} t "
-                "GROUP BY ALL"
-            ).fetchall():
-                state[(table if schema == "lineage" else schema, src, month)] = (rows, digest)
+    for table in warehouse.existing_tables(conn):
+        schema, name = table.split(".")
+        if schema not in ("staging", "quarantine", "lineage") or name == "key_fingerprint":
+            continue
+        source = "source" if schema == "lineage" else f"'{name}'"
+        for src, month, rows, digest in conn.execute(
+            f"SELECT {source}, month, count(*), sum(hash(t)::HUGEINT) FROM {table} t GROUP BY ALL"
+        ).fetchall():
+            state[(table if schema == "lineage" else schema, src, month)] = (rows, digest)
     return state
 
 
 @cache
 def base_state(path: Path) -> dict[tuple[str, str, date], tuple[int, int]]:
-    return table_state(path)
+    with warehouse.read_only(path) as conn:
+        return table_state(conn)
 
 
 def changed(before: dict, after: dict) -> set[tuple[str, str, date]]:
@@ -817,8 +818,8 @@ def test_bad_file(name, territory, base_warehouse, tmp_path):
         )
     except FileRejected as error:
         refused = error
-    after = table_state(db)
-    with warehouse.read_only(db) as conn:
+    with warehouse.read_only(db) as conn:  # one connection for every look at the result
+        after = table_state(conn)
         lineage = str(
             conn.execute(
                 "SELECT * FROM lineage.files WHERE source = ? AND month = ? UNION ALL BY NAME "
@@ -826,6 +827,12 @@ def test_bad_file(name, territory, base_warehouse, tmp_path):
                 [case.source, case.month] * 2,
             ).fetchall()
         )
+        refusals = conn.execute(
+            "SELECT file_name, problem, column_title FROM lineage.refusals "
+            "WHERE source = ? AND month = ?",
+            [case.source, case.month],
+        ).fetchall()
+        outcomes = {o.name: o for o in staging_checks(conn, source, case.month, MAX_REJECTION_RATE)}
     assert not [s for s in built.secrets | {"DUPONT", "0612345678"} if s in lineage]
     here = {(t, case.source, case.month) for t in ("staging", "quarantine", "lineage.files")}
     if case.problem:
@@ -835,12 +842,7 @@ def test_bad_file(name, territory, base_warehouse, tmp_path):
         assert changed(base_state(base_warehouse), after) == {
             ("lineage.refusals", case.source, case.month)
         }
-        with warehouse.read_only(db) as conn:
-            [row] = conn.execute(
-                "SELECT file_name, problem, column_title FROM lineage.refusals "
-                "WHERE source = ? AND month = ?",
-                [case.source, case.month],
-            ).fetchall()
+        [row] = refusals
         assert row[0].endswith(built.path.name) and row[1].startswith(case.problem)
         assert row[2] == case.column
         why, fix = refusal_reason(row[1], row[2], source)  # what the partner's feedback says
@@ -860,8 +862,6 @@ def test_bad_file(name, territory, base_warehouse, tmp_path):
         return
     if case.warn:
         check, figures = case.warn
-        with warehouse.read_only(db) as conn:
-            outcomes = {o.name: o for o in staging_checks(conn, source, MONTH, MAX_REJECTION_RATE)}
         warned = outcomes[check]
         assert not warned.passed and warned.severity == "WARN", warned
         assert {k: warned.metadata[k] for k in figures} == figures
@@ -977,4 +977,5 @@ def test_a_refused_delivery_taken_back_ends_its_refusal(territory, base_warehous
     with warehouse.connect(db) as conn:
         why = unchanged_delivery(conn, tmp_path / "landing", hebergement, MONTH)
     assert why == "identical re-delivery"
-    assert changed(base_state(base_warehouse), table_state(db)) == set()
+    with warehouse.read_only(db) as conn:
+        assert changed(base_state(base_warehouse), table_state(conn)) == set()

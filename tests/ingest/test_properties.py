@@ -24,7 +24,7 @@ from synchro_dagster.sources import get
 
 SNE, URGENCE = get("sne"), get("siao_urgence")
 BOUNDED = settings(
-    max_examples=60,
+    max_examples=40,
     deadline=None,
     database=None,  # no example database left in the work tree
     suppress_health_check=[HealthCheck.function_scoped_fixture],

@@ -54,20 +54,17 @@ def dead_pid() -> int:
     return child.pid
 
 
-def test_a_run_killed_at_staging_then_at_identity_wedges_nothing_and_two_reruns_converge(
+def test_a_run_killed_at_identity_then_at_marts_wedges_nothing_and_two_reruns_converge(
     ran, tmp_path, monkeypatch
 ):
     data = copy(ran, tmp_path)
-    with duckdb.connect(str(data / "warehouse" / "synchro.duckdb")) as conn:
-        conn.execute("DELETE FROM lineage.files WHERE month = '2025-03-01'")  # March re-staged
-
-    faultkit.kill_at("staging", data, "2025-03", tmp_path)
+    faultkit.kill_at("identity", data, "2025-03", tmp_path)
     instance = instance_of(data, monkeypatch)
     (first,) = instance.get_runs()
     assert first.status == dg.DagsterRunStatus.STARTED and held_slots(instance) == [first.run_id]
 
-    # the next run gets past the dead run's slot by itself, and is killed in turn at identity
-    faultkit.kill_at("identity", data, "2025-03", tmp_path)
+    # the next run gets past the dead run's slot by itself, and is killed in turn at marts
+    faultkit.kill_at("marts", data, "2025-03", tmp_path)
     second, first = instance.get_runs()
     assert instance.get_run_by_id(first.run_id).status == dg.DagsterRunStatus.FAILURE
     failure = instance.get_records_for_run(

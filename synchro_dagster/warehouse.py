@@ -396,6 +396,57 @@ _TABLES = (
         "coverage by source. Definitions in marts.indicator_definitions and docs/indicators.md.",
     ),
     Table(
+        "marts.hidden_population",
+        "one row per month and stratum of situations (strata too small are estimated together)",
+        (
+            MONTH,
+            _c("stratum", "VARCHAR", "abri | rue | tiers, or several joined by '+'", "NOT NULL"),
+            _c("lists", "VARCHAR[]", "the lists (grouped sources) whose overlap is modelled"),
+            _c(
+                "households_seen",
+                "INTEGER",
+                "households seen by a list this month and without a home at its end: a count",
+                "NOT NULL",
+            ),
+            _c("estimated_unseen", "DOUBLE", "ESTIMATE of the households no list saw"),
+            _c("unseen_lower", "DOUBLE", "95 % interval of the estimate, lower end"),
+            _c("unseen_upper", "DOUBLE", "95 % interval of the estimate, upper end"),
+            _c("models", "VARCHAR", "JSON: the log-linear models averaged, BIC weights, estimates"),
+            _c("warnings", "VARCHAR[]", "why the estimate may be unstable (docs/estimation.md)"),
+        ),
+        meaning="Multiple-systems estimate of the households no partner saw in the month, from "
+        "how the lists overlap (docs/estimation.md). Estimates, not counts: the intervals "
+        "here carry the models' uncertainty only; marts.estimates adds identity's.",
+    ),
+    Table(
+        "marts.estimates",
+        "one row per month and figure",
+        (
+            MONTH,
+            _c(
+                "indicator",
+                "VARCHAR",
+                "estimated_households_total | estimated_households_unseen "
+                "| stock_households | inflow_households | outflow_households",
+                "NOT NULL",
+            ),
+            _c(
+                "kind",
+                "VARCHAR",
+                "'estimation': a model's estimate, never a count; 'linkage_range': a count of "
+                "marts.indicators with the range identity's doubtful decisions allow",
+                "NOT NULL",
+            ),
+            _c("value", "DOUBLE", "the estimate, or the count as in marts.indicators"),
+            _c("lower", "DOUBLE", "lower end: 95 % interval (estimation) or linkage range"),
+            _c("upper", "DOUBLE", "upper end: 95 % interval (estimation) or linkage range"),
+        ),
+        meaning="Figures with a range: the estimated households without a home, seen or not "
+        "(interval: models and linkage), and the stock, inflow and outflow counts with their "
+        "linkage range. Kept apart from marts.indicators so that no estimate passes for a "
+        "count (docs/estimation.md).",
+    ),
+    Table(
         "marts.indicator_definitions",
         "one row per indicator: unit, definition (in English and French), dimensions, additive",
         (

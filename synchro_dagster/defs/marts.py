@@ -2,25 +2,32 @@
 
 Thin shell over `synchro_dagster.indicators`; the checks are the rules of docs/domain.md §4 (stock
 balance, parts adding up to totals), ERROR and blocking: a month that breaks one fails its
-run, and the analyst snapshot is not refreshed with it.
+run, and the analyst snapshot is not refreshed with it. The estimates (hidden households,
+linkage ranges: docs/estimation.md) carry a WARN check: an unstable estimate is said, not
+blocking.
 """
 
 import dagster as dg
 
 from synchro_dagster import months, warehouse
 from synchro_dagster.defs.common import (
+    OWNERS,
     check_result,
     check_spec,
     code_version,
     column_lineage,
     failing_without_text,
+    table_schema,
 )
-from synchro_dagster.defs.core import HOUSEHOLD_EVENTS, HOUSEHOLD_MONTHS, table_spec
+from synchro_dagster.defs.core import HOUSEHOLD_EVENTS, HOUSEHOLD_MONTHS, IDENTITY, table_spec
 from synchro_dagster.defs.partitions import partition_month
 from synchro_dagster.indicators.build import indicator_checks, indicators_month
+from synchro_dagster.indicators.estimates import estimates_month, stability
 from synchro_dagster.settings import Settings
 
 INDICATORS = dg.AssetKey(["marts", "indicators"])
+HIDDEN_POPULATION = dg.AssetKey(["marts", "hidden_population"])
+ESTIMATES = dg.AssetKey(["marts", "estimates"])
 
 
 def marts_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
@@ -82,4 +89,71 @@ def marts_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinitio
         for outcome in checks:
             yield check_result(outcome, INDICATORS)
 
-    return [_indicators]
+    return [_indicators, _estimates_asset(partitions)]
+
+
+def _estimates_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    version = code_version(
+        "synchro_dagster.indicators.hidden", "synchro_dagster.indicators.estimates"
+    )
+    deps = [HOUSEHOLD_MONTHS, INDICATORS, *IDENTITY]  # identity writes identity.churn
+    specs = [
+        dg.AssetSpec(
+            key,
+            deps=deps if key == HIDDEN_POPULATION else [HIDDEN_POPULATION, *deps],
+            description=warehouse.table(".".join(key.path)).description
+            + " Python: synchro_dagster/indicators/hidden.py, estimates.py.",
+            group_name="marts",
+            kinds={"duckdb", "python"},
+            owners=OWNERS,
+            code_version=version,
+            partitions_def=partitions,
+            metadata={
+                "dagster/table_name": ".".join(key.path),
+                "dagster/column_schema": table_schema(".".join(key.path)),
+            },
+        )
+        for key in (HIDDEN_POPULATION, ESTIMATES)
+    ]
+
+    @dg.multi_asset(
+        specs=specs,
+        check_specs=[
+            check_spec(
+                "estimate_stable",
+                HIDDEN_POPULATION,
+                "WARN when the month's estimate of the unseen is not to be trusted: the "
+                "models of weight >= 5 % disagree by more than a factor 2, a list or a stratum "
+                "is too small, a zero cell drives the result, or no estimate could be made.",
+                partitions,
+            )
+        ],
+        name="estimates",
+        pool="duckdb",
+        partitions_def=partitions,
+    )
+    def _estimates(context: dg.AssetExecutionContext, synchro: dg.ResourceParam[Settings]):
+        month = partition_month(context.partition_key)
+        with (
+            failing_without_text(
+                f"Estimates of {context.partition_key}",
+                "The month's previous estimates are unchanged.",
+            ),
+            warehouse.connect(synchro.warehouse_path) as conn,
+        ):
+            strata, written = estimates_month(conn, month, synchro.inactivity_days)
+        seen = sum(s.seen for s in strata)
+        unseen = sum(s.unseen or 0.0 for s in strata)
+        context.log.info(f"{context.partition_key}: {seen} seen, about {unseen:.0f} unseen")
+        for key in (HIDDEN_POPULATION, ESTIMATES):
+            yield dg.MaterializeResult(
+                asset_key=key,
+                metadata={
+                    "dagster/row_count": written[".".join(key.path)],
+                    "households_seen": seen,
+                    "estimated_unseen": round(unseen, 1),
+                },
+            )
+        yield check_result(stability(strata), HIDDEN_POPULATION)
+
+    return _estimates

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import random
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -25,6 +25,8 @@ from synchro_dagster.synthetic.params import TerritoryParams
 from synchro_dagster.synthetic.territory import COUPLES, HouseholdMonth, Person
 
 EXCEL_EPOCH = date(1899, 12, 30)
+SHELTER_BOOKED = ("MISE_ABRI", "HOTEL")  # the 115 books these places: it lists their guests
+INSERTION_PROVIDED = ("HEB_INSERTION",)  # admitted on an SI-SIAO insertion request
 DEFECTS = ("no_name", "impossible_date", "unknown_code")
 
 
@@ -59,9 +61,26 @@ class MonthContext:
     params: TerritoryParams
     persons: dict[int, Person]
     counters: Counter[str]
+    shared: dict[int, float] = field(default_factory=dict)  # household id -> shared draw
 
     def day(self, d: int | None = None) -> date:
         return self.first + timedelta(days=(d or self.rng.randint(1, self.n_days)) - 1)
+
+    def sees(self, hm: HouseholdMonth, source: str, situation: str, shared: float | None) -> bool:
+        """Whether `source` lists the household this month (params.HiddenPart): the visibility
+        of its situation, bent by the household's contact with street services; `shared`, when
+        given, is the household-month's draw another source's listing also uses."""
+        hidden = self.params.hidden
+        visibility = self.params.profiles[source].visibility.get(situation, 0.0)
+        if source in hidden.contact_sources:
+            visibility = 1 - (1 - visibility) ** hm.household.contact
+        return (self.rng.random() if shared is None else shared) < visibility
+
+    def shared_draw(self, hm: HouseholdMonth, dependence: float) -> float | None:
+        """The household-month's draw shared by dependent sources, in `dependence` of cases."""
+        if self.rng.random() >= dependence:
+            return None
+        return self.shared.setdefault(hm.household.id, self.rng.random())
 
     def ref(self, hm: HouseholdMonth, key: str, fmt: str) -> str:
         refs = hm.household.refs
@@ -130,7 +149,16 @@ def _destination(ctx: MonthContext, key: str) -> str:
 # ------------------------------------------------------------------ row builders
 def siao_insertion(ctx: MonthContext, hm: HouseholdMonth) -> list[Row]:
     since = hm.enrolled.get("siao_insertion")
-    if since is None or (hm.exit is None and ctx.rng.random() > ctx.params.request_visibility):
+    if since is None:
+        return []
+    shared = (
+        ctx.shared_draw(hm, ctx.params.hidden.insertion_dependence)
+        if hm.situation in INSERTION_PROVIDED
+        else None
+    )
+    if hm.exit is None and (ctx.rng.random() if shared is None else shared) > (
+        ctx.params.request_visibility
+    ):
         return []
     s = hm.situation
     if hm.exit:
@@ -175,7 +203,10 @@ def siao_insertion(ctx: MonthContext, hm: HouseholdMonth) -> list[Row]:
 
 def siao_urgence(ctx: MonthContext, hm: HouseholdMonth) -> list[Row]:
     rng, s = ctx.rng, hm.situation
-    if rng.random() >= ctx.params.profiles["siao_urgence"].visibility.get(s, 0.0):
+    shared = (
+        ctx.shared_draw(hm, ctx.params.hidden.shelter_dependence) if s in SHELTER_BOOKED else None
+    )
+    if not ctx.sees(hm, "siao_urgence", s, shared):
         return []
     rows = []
     ref = ctx.ref(hm, "siao_urgence", "M{n:06d}")
@@ -207,7 +238,7 @@ def siao_urgence(ctx: MonthContext, hm: HouseholdMonth) -> list[Row]:
 
 def maraudes(ctx: MonthContext, hm: HouseholdMonth) -> list[Row]:
     rng, s = ctx.rng, hm.situation
-    if rng.random() >= ctx.params.profiles["maraudes"].visibility.get(s, 0.0):
+    if not ctx.sees(hm, "maraudes", s, None):
         return []
     adults = _adults(ctx, hm)
     children = len(hm.members) - len(adults)
@@ -250,7 +281,7 @@ def maraudes(ctx: MonthContext, hm: HouseholdMonth) -> list[Row]:
 
 def accueils_jour(ctx: MonthContext, hm: HouseholdMonth) -> list[Row]:
     rng, s = ctx.rng, hm.situation
-    if rng.random() >= ctx.params.profiles["accueils_jour"].visibility.get(s, 0.0):
+    if not ctx.sees(hm, "accueils_jour", s, None):
         return []
     layout = L.ACCUEILS_JOUR[hm.household.id % 2]
     adults = _adults(ctx, hm)
@@ -328,7 +359,9 @@ def hebergement(ctx: MonthContext, hm: HouseholdMonth) -> list[Row]:
             dispositif(prev),
         )
     s = hm.situation
-    if s in L.HEBERGEMENT and ctx.rng.random() < vis[s]:
+    hidden = ctx.params.hidden
+    dependence = hidden.shelter_dependence if s in SHELTER_BOOKED else hidden.insertion_dependence
+    if s in L.HEBERGEMENT and ctx.sees(hm, "hebergement", s, ctx.shared_draw(hm, dependence)):
         rows += _occupancy_rows(
             ctx,
             hm,

@@ -87,7 +87,7 @@ def _profiles() -> dict[str, SourceProfile]:
                 "SQUAT": 0.3,
                 "MISE_ABRI": 0.85,
                 "HOTEL": 0.6,
-                "TIERS": 0.15,
+                "TIERS": 0.1,  # people hosted by friends call the 115 when the hosting ends
                 "INSTITUTION": 0.05,
                 "ASILE": 0.05,
             },
@@ -104,7 +104,7 @@ def _profiles() -> dict[str, SourceProfile]:
             visibility={
                 "RUE": 0.35,
                 "SQUAT": 0.3,
-                "TIERS": 0.2,
+                "TIERS": 0.12,
                 "MISE_ABRI": 0.25,
                 "HOTEL": 0.1,
                 "ASILE": 0.05,
@@ -122,6 +122,31 @@ def _profiles() -> dict[str, SourceProfile]:
         "sne": SourceProfile(visibility={}, upper_case=1.0, accents_lost=1.0),
         "dalo": SourceProfile(visibility={}, accents_lost=0.2),
     }
+
+
+@dataclass(frozen=True)
+class HiddenPart:
+    """Why partners miss some households in a month, and why their lists overlap as they do.
+
+    What a multiple-systems estimate (docs/estimation.md) must survive. Three mechanisms:
+    - Situation: a source sees a household with the visibility of its situation (the
+      `SourceProfile`s): shelters and hotels are listed by their providers almost always, the
+      street and people hosted by friends only when they meet a street service.
+    - Contact: each household has its own propensity to meet street services (the 115, street
+      outreach, day centres), gamma-distributed with mean 1 and this shape; the source's
+      visibility v becomes 1 - (1 - v) ** contact. Lower shape: more unequal, more hidden.
+    - Dependence: the 115 books the shelter or the hotel, so for a household in MISE_ABRI or
+      HOTEL the 115's listing and the provider's come from one draw in `shelter_dependence`
+      of household-months (each its own draw otherwise); the SI-SIAO insertion request and the
+      insertion provider's occupancy list likewise (`insertion_dependence`).
+    With the defaults about one household without a home in eight is seen by no partner in a
+    month: mostly street, squat, hosted and institution exits (bench/hidden.py prints it).
+    """
+
+    contact_shape: float = 3.0
+    contact_sources: tuple[str, ...] = ("siao_urgence", "maraudes", "accueils_jour")
+    shelter_dependence: float = 0.8
+    insertion_dependence: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -267,6 +292,7 @@ class TerritoryParams:
     names: NamePool = field(default_factory=NamePool)
     noise: NoiseRates = field(default_factory=NoiseRates)
     profiles: dict[str, SourceProfile] = field(default_factory=_profiles)
+    hidden: HiddenPart = field(default_factory=HiddenPart)
 
 
 def _hard() -> TerritoryParams:
@@ -274,7 +300,9 @@ def _hard() -> TerritoryParams:
 
     Names concentrate (the 50 commonest surnames carry over 40 % of persons),
     with native spellings (Ł, Đ, Ø, ễ) that only a transliteration reads, and
-    records are more damaged: undated, mistyped twice, swapped.
+    records are more damaged: undated, mistyped twice, swapped. Its hidden part is larger and
+    less even: contact with street services more unequal (exponential: gamma shape 1), and the 115,
+    shelters and SI-SIAO listing the same households more often (0.9).
     """
     base = TerritoryParams()
     names = NamePool(
@@ -326,7 +354,10 @@ def _hard() -> TerritoryParams:
         missing_birth_date=0.15,  # on top of the sources' own extra undated records
         day_month_swapped=0.08,  # 2.5 % of records swapped; 5 % in all typed a year off
     )
-    return replace(base, names=names, noise=noise)
+    hidden = replace(
+        base.hidden, contact_shape=1.0, shelter_dependence=0.9, insertion_dependence=0.9
+    )
+    return replace(base, names=names, noise=noise, hidden=hidden)
 
 
 _PROFILES: dict[str, Callable[[], TerritoryParams]] = {"default": TerritoryParams, "hard": _hard}

@@ -39,6 +39,7 @@ class Household:
     status: str  # homeless | housed | deceased | left
     frailty: float
     first_month: int  # month index of the first homeless spell in the simulation
+    contact: float  # propensity to meet street services (mean 1, params.HiddenPart)
     situation_since: date | None = None  # when the current situation began
     housed_month: int | None = None
     housing_kind: str | None = None
@@ -109,6 +110,8 @@ class Territory:
         self.p = params
         self.start = start
         self.rng = random.Random(seed)
+        # contact is drawn from its own stream: the territory's dynamics stay those of the seed
+        self.contact_rng = random.Random(seed + 3)
         self.names = names.Names(params.names)
         self.persons: dict[int, Person] = {}
         self.households: dict[int, Household] = {}
@@ -157,6 +160,9 @@ class Territory:
             status="homeless",
             frailty=rng.gammavariate(p.frailty_shape, 1 / p.frailty_shape),
             first_month=month,
+            contact=self.contact_rng.gammavariate(
+                p.hidden.contact_shape, 1 / p.hidden.contact_shape
+            ),
         )
         # households already there at the start have been in their situation for a while
         backdate = int(rng.expovariate(1 / 240)) if month == 0 else 0

@@ -10,7 +10,7 @@ import polars as pl
 from synchro_dagster import warehouse
 from synchro_dagster.defs.common import OWNERS, code_version, failing_without_text
 from synchro_dagster.defs.core import HOUSEHOLD_EVENTS, HOUSEHOLD_MONTHS, PROVENANCE
-from synchro_dagster.defs.marts import INDICATORS
+from synchro_dagster.defs.marts import ESTIMATES, INDICATORS
 from synchro_dagster.defs.partitions import partition_month
 from synchro_dagster.privacy import audit
 from synchro_dagster.privacy.access import share_published
@@ -34,7 +34,7 @@ REPORT = dg.AssetKey(["publish", "monthly_report"])
 
 @dg.asset(
     key=PUBLIC_INDICATORS,
-    deps=[INDICATORS],
+    deps=[INDICATORS, ESTIMATES],
     group_name="publish",
     kinds={"csv", "parquet", "excel"},
     owners=OWNERS,
@@ -46,7 +46,9 @@ REPORT = dg.AssetKey(["publish", "monthly_report"])
         "(default 11) and durations on fewer households are secret (statut secret_primaire); "
         "cells that would let a reader recompute one are secret too (secret_secondaire). "
         "French labels. Files: data/published/public/indicators.csv (UTF-8, ';'), "
-        ".parquet, .xlsx."
+        ".parquet, .xlsx; and estimations.csv, .parquet: the estimate of the households no "
+        "partner saw, rounded to the ten with its interval, and the linkage range of the "
+        "published stock, inflow and outflow (docs/estimation.md), outside the count table."
     ),
 )
 def public_indicators(
@@ -58,11 +60,13 @@ def public_indicators(
     ):
         with warehouse.read_only(synchro.warehouse_path) as conn:
             cells = public.indicator_cells(conn)
+            estimates = public.estimate_cells(conn)
         try:
             table = public.public_table(cells, synchro.min_cell, synchro.lookback_months)
         except DisclosureError as error:  # its text names rules, never a value
             raise dg.Failure(f"{error}. The previous files in {target} are unchanged.") from None
-        public.write_public(table, target, synchro.min_cell)
+        estimated = public.public_estimates(estimates, table)
+        public.write_public(table, target, synchro.min_cell, estimated)
     share_published(synchro)
     counts = public.status_counts(table)
     context.log.info(f"Public indicators written to {target}: {counts}")
@@ -72,6 +76,7 @@ def public_indicators(
             "min_cell": synchro.min_cell,
             "cells": table.height,
             **{f"cells_{status}": n for status, n in counts.items()},
+            "estimation_rows": estimated.height,
         }
     )
 
@@ -148,7 +153,14 @@ def monthly_report(
         "The monthly report",
         f"Each report in {synchro.reports_dir} is either its new or its previous version.",
     ):
-        written = write_reports(table, synchro.reports_dir, synchro, date.today())
+        estimations = synchro.public_dir / "estimations.parquet"
+        written = write_reports(
+            table,
+            synchro.reports_dir,
+            synchro,
+            date.today(),
+            estimates=pl.read_parquet(estimations) if estimations.is_file() else None,
+        )
     share_published(synchro)
     if written.pdf_problem:
         context.log.warning(written.pdf_problem)

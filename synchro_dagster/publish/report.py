@@ -189,6 +189,7 @@ class Report:
     charts: list[Chart]
     definitions: list[tuple[str, str, str]]  # label, unit, definition
     method: list[tuple[str, str]]  # heading, paragraph
+    estimate: str | None = None  # the estimate of the unseen, apart from every count
 
     @property
     def name(self) -> str:
@@ -451,8 +452,48 @@ def _method(settings: Settings, min_cell: int) -> list[tuple[str, str]]:
     ]
 
 
-def build_report(figures: Figures, month: date, issued: date, settings: Settings) -> Report:
-    """The report of `month`, from the public table's figures only."""
+def estimate_text(estimates: pl.DataFrame | None, month: date) -> str | None:
+    """The month's estimate in plain French, from the public estimations (rounded, with their
+    interval): what it says, and that it is not a count."""
+    if estimates is None:
+        return None
+    rows = {
+        r["indicateur"]: r
+        for r in estimates.filter(pl.col("mois") == f"{month:%Y-%m}").iter_rows(named=True)
+    }
+    total, unseen = rows.get("estimated_households_total"), rows.get("estimated_households_unseen")
+    if total is None or unseen is None:
+        return None
+    n = french.thousands
+    text = (
+        f"Fin {french.month_name(month)}, environ {n(total['valeur'])} ménages seraient sans "
+        f"logement sur le territoire, vus ou non par les partenaires (entre "
+        f"{n(total['borne_basse'])} et {n(total['borne_haute'])}, avec 95 % de confiance), dont "
+        f"environ {n(unseen['valeur'])} qu'aucun partenaire n'a vus dans le mois (entre "
+        f"{n(unseen['borne_basse'])} et {n(unseen['borne_haute'])}). C'est une estimation "
+        "statistique, tirée du recoupement des listes des partenaires, pas un comptage : elle "
+        "est arrondie à la dizaine et n'entre dans aucun total ni aucune évolution de ce "
+        "rapport. Elle ne voit pas les ménages qu'aucun service ne peut rencontrer."
+    )
+    stock = rows.get("stock_households")
+    if stock is not None:
+        text += (
+            f" Incertitude de l'identification : selon les rapprochements douteux, le stock "
+            f"serait compris entre {n(stock['borne_basse'])} et {n(stock['borne_haute'])} "
+            "ménages."
+        )
+    return text
+
+
+def build_report(
+    figures: Figures,
+    month: date,
+    issued: date,
+    settings: Settings,
+    estimates: pl.DataFrame | None = None,
+) -> Report:
+    """The report of `month`, from the public tables' figures only."""
+    estimate = estimate_text(estimates, month)
     return Report(
         month=month,
         issued=issued,
@@ -462,6 +503,7 @@ def build_report(figures: Figures, month: date, issued: date, settings: Settings
         charts=_charts(figures, month),
         definitions=[(label, unit, french.typeset(text)) for label, unit, text in _definitions()],
         method=[(head, french.typeset(text)) for head, text in _method(settings, figures.min_cell)],
+        estimate=french.typeset(estimate) if estimate else None,
     )
 
 
@@ -518,9 +560,11 @@ def write_reports(
     settings: Settings,
     issued: date,
     months: list[date] | None = None,
+    estimates: pl.DataFrame | None = None,
 ) -> Written:
     """Writes the xlsx, HTML and PDF of every month of `public` (or of `months`) into
-    `out_dir`; each file replaces its previous version at once."""
+    `out_dir`, with the month's estimate from the public `estimates` if given; each file
+    replaces its previous version at once."""
     figures = Figures(public, settings.min_cell)
     chromium = find_chromium()
     problems = [] if chromium else [NO_CHROMIUM.format(names=", ".join(CHROMIUM_NAMES))]
@@ -529,7 +573,7 @@ def write_reports(
     report = None
     months = months or figures.months
     for month in months:
-        report = build_report(figures, month, issued, settings)
+        report = build_report(figures, month, issued, settings, estimates)
         base = out_dir / report.name
         for suffix, write in ((".xlsx", write_workbook), (".html", write_html)):
             partial = out_dir / f".{report.name}{suffix}.partial"

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from synchro_dagster.publish import french
-from synchro_dagster.publish.report_xlsx import PALETTE, secret_note
+from synchro_dagster.publish.report_xlsx import ESTIMATE_TITLE, PALETTE, secret_note
 
 if TYPE_CHECKING:
     from synchro_dagster.publish.report import Chart, Report
@@ -28,6 +28,7 @@ body { font-family: "DejaVu Sans", "Liberation Sans", Arial, sans-serif; font-si
 h1 { font-size: 20pt; margin: 2px 0 2px; color: #1F4E79; }
 h2 { font-size: 12.5pt; margin: 18px 0 6px; color: #1F4E79; }
 .issued { color: #595959; margin: 0 0 12px; }
+.estimate { border-left: 4px solid #B0B7C3; padding: 2px 10px; margin: 10px 0; font-size: 9.5pt; }
 .headline { font-size: 12pt; margin: 10px 0 12px; padding: 8px 10px; background: #EEF3F8;
             border-left: 4px solid #1F4E79; }
 table.key { border-collapse: collapse; width: 100%; margin: 6px 0; }
@@ -92,11 +93,21 @@ statistique · unité de compte : le ménage</p>
 <p class="note">{escape(secret_note(n))}</p>
 {figure(first, n)}
 </section>
+{_estimate(report)}
 <section class="charts">{"".join(figure(c, n) for c in others)}</section>
 <section class="definitions"><h2>Définitions</h2><dl>{definitions}</dl></section>
 <section class="method"><h2>Note de méthode</h2>{method}</section>
 </body></html>
 """
+
+
+def _estimate(report: Report) -> str:
+    if not report.estimate:
+        return ""
+    return (
+        f'<section class="estimate"><h2>{escape(ESTIMATE_TITLE)}</h2>'
+        f"<p>{escape(report.estimate)}</p></section>"
+    )
 
 
 def _td(text: str, secret: bool) -> str:

@@ -40,6 +40,9 @@ SECRET_NOTE = (
 )
 
 
+ESTIMATE_TITLE = "Estimation des ménages que personne n'a vus (hors comptage)"
+
+
 def secret_note(min_cell: int) -> str:
     return french.typeset(SECRET_NOTE.format(n=min_cell))
 
@@ -116,6 +119,12 @@ def _summary(wb: xlsxwriter.Workbook, f: _Formats, report: Report) -> None:
     end = 6 + len(report.key_figures) + 1
     ws.merge_range(end, 0, end, 5, secret_note(report.min_cell), f.note)
     ws.set_row(end, 45)
+    if report.estimate:  # apart from the counts, under its own title
+        end += 2
+        ws.write_string(end, 0, ESTIMATE_TITLE, f.header)
+        ws.merge_range(end + 1, 0, end + 1, 5, report.estimate, f.text)
+        ws.set_row(end + 1, 75)
+        end += 1
     ws.write_string(end + 2, 0, "Graphiques : un onglet par graphique, avec son tableau.")
     for i, chart in enumerate(report.charts, start=end + 3):
         ws.write_url(i, 0, f"internal:'{chart.sheet}'!A1", string=chart.title)

@@ -32,6 +32,8 @@ SNAPSHOT_TABLES = (
     "core.provenance",
     "marts.indicators",
     "marts.indicator_definitions",
+    "marts.hidden_population",  # estimates, apart from the counts (docs/estimation.md)
+    "marts.estimates",
     "lineage.files",
 )
 STORAGE_VERSION = "v1.0.0"  # the oldest format DuckDB 1.x reads; 2.0 writes 2.0-only by default

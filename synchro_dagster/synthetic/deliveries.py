@@ -72,13 +72,13 @@ class MonthContext:
         given, is the household-month's draw another source's listing also uses."""
         hidden = self.params.hidden
         visibility = self.params.profiles[source].visibility.get(situation, 0.0)
-        if source in hidden.contact_sources:
+        if source in hidden.contact_sources and hm.household.contact != 1.0:
             visibility = 1 - (1 - visibility) ** hm.household.contact
         return (self.rng.random() if shared is None else shared) < visibility
 
     def shared_draw(self, hm: HouseholdMonth, dependence: float) -> float | None:
         """The household-month's draw shared by dependent sources, in `dependence` of cases."""
-        if self.rng.random() >= dependence:
+        if dependence <= 0 or self.rng.random() >= dependence:  # off: no draw at all
             return None
         return self.shared.setdefault(hm.household.id, self.rng.random())
 

@@ -87,7 +87,7 @@ def _profiles() -> dict[str, SourceProfile]:
                 "SQUAT": 0.3,
                 "MISE_ABRI": 0.85,
                 "HOTEL": 0.6,
-                "TIERS": 0.1,  # people hosted by friends call the 115 when the hosting ends
+                "TIERS": 0.15,
                 "INSTITUTION": 0.05,
                 "ASILE": 0.05,
             },
@@ -104,7 +104,7 @@ def _profiles() -> dict[str, SourceProfile]:
             visibility={
                 "RUE": 0.35,
                 "SQUAT": 0.3,
-                "TIERS": 0.12,
+                "TIERS": 0.2,
                 "MISE_ABRI": 0.25,
                 "HOTEL": 0.1,
                 "ASILE": 0.05,
@@ -139,8 +139,10 @@ class HiddenPart:
       HOTEL the 115's listing and the provider's come from one draw in `shelter_dependence`
       of household-months (each its own draw otherwise); the SI-SIAO insertion request and the
       insertion provider's occupancy list likewise (`insertion_dependence`).
-    With the defaults about one household without a home in eight is seen by no partner in a
-    month: mostly street, squat, hosted and institution exits (bench/hidden.py prints it).
+    With the defaults about 6 % of the households without a home are seen by no partner in a
+    month: a quarter of those hosted by third parties, a third of institution exits, an eighth
+    on the street (bench/hidden.py). A shape or a dependence of 0 turns the mechanism off
+    without a draw: the territory is then the one of the same seed without it.
     """
 
     contact_shape: float = 3.0

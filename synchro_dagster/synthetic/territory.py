@@ -162,7 +162,9 @@ class Territory:
             first_month=month,
             contact=self.contact_rng.gammavariate(
                 p.hidden.contact_shape, 1 / p.hidden.contact_shape
-            ),
+            )
+            if p.hidden.contact_shape
+            else 1.0,
         )
         # households already there at the start have been in their situation for a while
         backdate = int(rng.expovariate(1 / 240)) if month == 0 else 0

@@ -170,3 +170,39 @@ def test_linkage_range_widens_with_identity_doubts(ran: Path, tmp_path: Path):
         )
     assert after["inflow_households"] - before["inflow_households"] == pytest.approx(10)
     assert after["stock_households"] - before["stock_households"] == pytest.approx(10)
+
+
+def test_estimates_are_published_apart_rounded_and_not_as_counts(ran: Path):
+    import polars as pl
+
+    from synchro_dagster.publish.report_xlsx import ESTIMATE_TITLE
+
+    public = ran / "published" / "public"
+    counts = pl.read_parquet(public / "indicators.parquet")
+    est = pl.read_parquet(public / "estimations.parquet")
+    assert not counts.filter(pl.col("indicateur").str.starts_with("estimated_")).height
+    estimates = est.filter(pl.col("nature") == "estimation")
+    assert set(estimates["indicateur"]) == {
+        "estimated_households_total",
+        "estimated_households_unseen",
+    }
+    for r in estimates.iter_rows(named=True):  # to the ten: read as "about"
+        assert r["valeur"] % 10 == r["borne_basse"] % 10 == r["borne_haute"] % 10 == 0
+        assert r["borne_basse"] <= r["valeur"] <= r["borne_haute"]
+    published = {
+        (r["mois"], r["indicateur"]): r["valeur"]
+        for r in counts.filter(
+            (pl.col("statut") == "publie") & pl.col("dimension").is_null()
+        ).iter_rows(named=True)
+    }
+    ranges = est.filter(pl.col("nature") == "fourchette_appariement")
+    assert ranges.height
+    for r in ranges.iter_rows(named=True):  # only next to a published count, which it holds
+        assert r["borne_basse"] <= published[(r["mois"], r["indicateur"])] == r["valeur"]
+        assert r["valeur"] <= r["borne_haute"]
+    html = (ran / "published" / "reports" / "synchro_2025-03.html").read_text(encoding="utf-8")
+    total = estimates.filter(
+        (pl.col("mois") == "2025-03") & (pl.col("indicateur") == "estimated_households_total")
+    ).row(0, named=True)
+    assert ESTIMATE_TITLE.replace("'", "&#x27;") in html
+    assert f"environ {total['valeur']} ménages" in html and "pas un comptage" in html

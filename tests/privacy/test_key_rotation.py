@@ -153,8 +153,9 @@ def words_by_column(conn) -> dict[str, set[str]]:
 
 def whole_persons_seen_in_march(conn, staged: pl.DataFrame, data) -> list[int]:
     """Persons linked with records in March whose staged records are every row the simulation
-    made of one simulated person (none quarantined, none linked elsewhere) and whose names no
-    other record carries: an objection reaches exactly their rows. Most March rows first."""
+    made of one simulated person (none quarantined, none linked elsewhere) and whose names and
+    partner record numbers (a 115 request lists every member under one number) no other
+    person's records carry: an objection reaches exactly their rows. Most March rows first."""
     truth = pl.read_parquet(data / "truth" / "records.parquet").select(
         "source", "file", "row_number", pl.col("person_id").alias("simulated")
     )
@@ -167,6 +168,9 @@ def whole_persons_seen_in_march(conn, staged: pl.DataFrame, data) -> list[int]:
         .join(truth, on=["source", "file", "row_number"], how="left")
     )
     carriers = staged.group_by("tok_name").agg(pl.col("person_id").n_unique().alias("carriers"))
+    numbered = staged.filter(pl.col("record_token").is_not_null())
+    shared = numbered.group_by("record_token").agg(pl.col("person_id").n_unique().alias("n"))
+    shared = numbered.join(shared.filter(pl.col("n") > 1), on="record_token")["person_id"]
     made = truth.group_by("simulated").len("made")
     persons = (
         staged.join(carriers, on="tok_name", how="left")
@@ -185,6 +189,7 @@ def whole_persons_seen_in_march(conn, staged: pl.DataFrame, data) -> list[int]:
             pl.col("len") == pl.col("made"),
             "names_alone",
             pl.col("march") > 0,
+            ~pl.col("person_id").is_in(shared.implode()),
         )
     )
     return persons.sort("march", "person_id", descending=[True, False])["person_id"].to_list()

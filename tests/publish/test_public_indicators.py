@@ -107,7 +107,15 @@ def test_the_asset_reports_counts_of_cells_only(ran: Path, published: pl.DataFra
         k: v for k, v in metadata.items() if k.startswith("cells_")
     }
     assert metadata["min_cell"] == MIN_CELL and metadata["cells"] == published.height
-    assert set(metadata) == {"path", "min_cell", "cells", *(f"cells_{s}" for s in counts["statut"])}
+    assert set(metadata) == {
+        "path",
+        "min_cell",
+        "cells",
+        "estimation_rows",  # rows of estimations.csv: a count of rows, no figure
+        *(f"cells_{s}" for s in counts["statut"]),
+    }
+    estimations = pl.read_parquet(ran / "published" / "public" / "estimations.parquet")
+    assert metadata["estimation_rows"] == estimations.height
 
 
 def test_a_failed_write_leaves_the_previous_files(

@@ -206,3 +206,15 @@ def test_estimates_are_published_apart_rounded_and_not_as_counts(ran: Path):
     ).row(0, named=True)
     assert ESTIMATE_TITLE.replace("'", "&#x27;") in html
     assert f"environ {total['valeur']} ménages" in html and "pas un comptage" in html
+
+
+def test_lists_that_do_not_overlap_give_no_estimate_or_a_capped_one():
+    # nobody on both lists: Lincoln-Petersen is infinite, no model is kept
+    apart = [frozenset("a")] * 50 + [frozenset("b")] * 40
+    est = estimate_table("x", apart, ["a", "b"])
+    assert est.unseen is None and est.warnings == ["no_model"]
+    # three small lists barely overlapping: the upper end reaches ten times the seen
+    cells = {"a": 40, "b": 30, "c": 20, "ab": 3, "ac": 2, "bc": 0, "abc": 0}
+    seen = [frozenset(k) for k, n in cells.items() for _ in range(n)]
+    est = estimate_table("x", seen, ["a", "b", "c"])
+    assert "capped" in est.warnings and est.upper == pytest.approx(10 * len(seen), rel=1e-3)

@@ -3,13 +3,16 @@
 
 Linkage range. Identity records, every month, the decisions it was unsure of
 (identity.churn): records that fitted several persons equally, records likely one of several
-namesakes, households merged or split. Taken the other way, each moves at most one household
-in or out of a figure. The stock of month M rests on the records of its inactivity window, so
-its range is ± the doubtful decisions of the window's months; a flow compares two months whose
-earlier decisions are common to both, so its range is ± the doubtful decisions of month M.
-The estimated total is widened by the same amount as the households seen in M (its count
-part). Re-clustering at other thresholds would be finer but needs identity re-run for every
-month at each threshold: too slow for a monthly run (docs/estimation.md).
+namesakes, households merged. Taken the other way, each moves at most one household in or out
+of a figure: ± each. Identity's commonest error is one it cannot flag: a record it could not
+link, most often undated, starting a person (and a household) of its own. So the persons
+first seen in the period none of whose records carries a birth date may each be a fragment of
+a household already counted: the figure may be that many lower. The stock of month M rests on
+the records of its inactivity window, so its range counts the window's months; a flow compares
+two months whose earlier decisions are common to both, so its range counts month M's. The
+estimated total is widened by month M's (its count part). Re-clustering at other thresholds
+would be finer but needs identity re-run for every month at each threshold: too slow for a
+monthly run (docs/estimation.md).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import polars as pl
 
 from synchro_dagster import warehouse
 from synchro_dagster.checks import CheckOutcome
+from synchro_dagster.identity.persons import RECORD_KEY
 from synchro_dagster.indicators.hidden import (
     DISAGREEMENT_FACTOR,
     MIN_LIST,
@@ -57,6 +61,23 @@ def linkage_doubts(conn: duckdb.DuckDBPyConnection, first: date, last: date) -> 
     return int(n)
 
 
+def undated_newcomers(conn: duckdb.DuckDBPyConnection, first: date, last: date) -> int:
+    """Persons first linked in the months from `first` to `last` none of whose records (up to
+    `last`) carries a birth date: possible fragments of persons already known."""
+    union, params = warehouse.staged_history(
+        conn, f"{RECORD_KEY} AS record_key, month, tok_dob", last
+    )
+    (n,) = conn.execute(
+        f"WITH s AS ({union}), "
+        "linked AS (SELECT l.person_id, l.month, s.tok_dob FROM identity.person_links AS l "
+        "JOIN s USING (record_key, month) WHERE l.month <= ?) "
+        "SELECT count(*) FROM (SELECT person_id FROM linked GROUP BY person_id "
+        "HAVING min(month) BETWEEN ? AND ? AND count(tok_dob) = 0)",
+        [*params, last, first, last],
+    ).fetchone()
+    return int(n)
+
+
 def estimates_month(
     conn: duckdb.DuckDBPyConnection, month: date, inactivity_days: int = 90
 ) -> tuple[list[StratumEstimate], dict[str, int]]:
@@ -66,6 +87,8 @@ def estimates_month(
     window_first = Window(month, inactivity_days).params()["window_first_month"]
     doubts_month = linkage_doubts(conn, month, month)
     doubts_window = linkage_doubts(conn, window_first, month)
+    undated_month = undated_newcomers(conn, month, month)
+    undated_window = undated_newcomers(conn, window_first, month)
     hidden = pl.DataFrame(
         [
             {
@@ -103,8 +126,11 @@ def estimates_month(
     rows = []
     for name in HEADLINE:
         value = counts.get(name, 0.0)
-        doubt = doubts_window if name == "stock_households" else doubts_month
-        rows.append((name, "linkage_range", value, max(0.0, value - doubt), value + doubt))
+        stock = name == "stock_households"
+        doubt, undated = (doubts_window, undated_window) if stock else (doubts_month, undated_month)
+        rows.append(
+            (name, "linkage_range", value, max(0.0, value - doubt - undated), value + doubt)
+        )
     unseen = total(strata)
     if unseen is not None:
         seen = sum(s.seen for s in strata)
@@ -114,7 +140,7 @@ def estimates_month(
                 "estimated_households_total",
                 "estimation",
                 seen + est,
-                max(0.0, seen - doubts_month) + low,
+                max(0.0, seen - doubts_month - undated_month) + low,
                 seen + doubts_month + high,
             ),
             ("estimated_households_unseen", "estimation", est, low, high),

@@ -87,12 +87,18 @@ class Requests:
 
     def covers(self, frame: pl.DataFrame, request_id: int) -> pl.Series:
         """Rows of `frame` (staged columns) that the request's person's tokens match: one of
-        their record tokens, one of their (name, birth date) pairs, and for an opposition or a
+        their (name, birth date) pairs, one of their record tokens with one of their birth dates
+        (a partner's number is often the household's: a 115 request, a SI-SIAO demand, shared
+        by the person's family, whose birth dates differ), and for an opposition or a
         limitation one of their names on a record giving no birth date."""
         own = self.subjects.filter(pl.col("request_id") == request_id)
         records = own["record_token"].drop_nulls().implode()
-        pairs = own.filter(pl.col("tok_dob").is_not_null()).select(_pair()).to_series().implode()
-        match = pl.col("record_token").is_in(records) | _pair().is_in(pairs)
+        dated = own.filter(pl.col("tok_dob").is_not_null())
+        pairs = dated.select(_pair()).to_series().implode()
+        dates = dated["tok_dob"].implode()
+        match = (pl.col("record_token").is_in(records) & pl.col("tok_dob").is_in(dates)) | (
+            _pair().is_in(pairs)
+        )
         if own["action"][0] in DATELESS_TOO:
             names = own["tok_name"].drop_nulls().implode()
             match = match | (pl.col("tok_dob").is_null() & pl.col("tok_name").is_in(names))

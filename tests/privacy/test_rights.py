@@ -346,3 +346,21 @@ def test_a_rectification_replaces_every_token_its_field_changes(field, value):
     )
     changed = {column for column in before if before[column] != after[column]}
     assert changed and changed <= set(FIELD_COLUMNS[field])
+
+
+@pytest.mark.parametrize("action", ["oppose", "rectify"])
+def test_a_partner_number_shared_by_a_family_reaches_only_the_person(action):
+    """A 115 request or a SI-SIAO demand numbers the household: the person's number, seen on
+    a family member's row (another name, another birth date, or none), does not make that row
+    the person's; on a row with the person's birth date it does (a name typed otherwise)."""
+    rows = pl.DataFrame(
+        {
+            "record_token": ["R1", "R1", "R1", "R1", "R2"],
+            "tok_name": ["amina", "amina-typo", "karim", "karim", "amina"],
+            "tok_dob": ["d1", "d1", "d2", None, "d1"],
+        }
+    )
+    person = rows.head(1)
+    requests = Requests.empty().adding(action, person)
+    request_id = requests.of(action)[0]
+    assert requests.covers(rows, request_id).to_list() == [True, True, False, False, True]

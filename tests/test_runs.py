@@ -54,30 +54,38 @@ def dead_pid() -> int:
     return child.pid
 
 
-def test_a_run_killed_at_identity_then_at_marts_wedges_nothing_and_two_reruns_converge(
+def test_a_run_killed_at_every_stage_in_turn_wedges_nothing_and_two_reruns_converge(
     ran, tmp_path, monkeypatch
 ):
+    """Killed at identity, then at core, at marts and at publish (staging: bench/kill_matrix.py,
+    the session's files are already staged): each run gets past the one killed before it by
+    itself; then two plain runs at once converge to the uninterrupted result."""
     data = copy(ran, tmp_path)
     faultkit.kill_at("identity", data, "2025-03", tmp_path)
     instance = instance_of(data, monkeypatch)
     (first,) = instance.get_runs()
     assert first.status == dg.DagsterRunStatus.STARTED and held_slots(instance) == [first.run_id]
 
-    # the next run gets past the dead run's slot by itself, and is killed in turn at marts
-    faultkit.kill_at("marts", data, "2025-03", tmp_path)
-    second, first = instance.get_runs()
-    assert instance.get_run_by_id(first.run_id).status == dg.DagsterRunStatus.FAILURE
-    failure = instance.get_records_for_run(
-        first.run_id, of_type=dg.DagsterEventType.RUN_FAILURE
-    ).records[0]
-    assert "is gone (killed or crashed)" in failure.event_log_entry.message
+    def started() -> list[dg.DagsterRun]:
+        return [r for r in instance.get_runs() if r.status == dg.DagsterRunStatus.STARTED]
+
+    for stage in ("core", "marts", "publish"):  # the next run frees the dead one's slot
+        (dead,) = started()
+        faultkit.kill_at(stage, data, "2025-03", tmp_path)
+        assert instance.get_run_by_id(dead.run_id).status == dg.DagsterRunStatus.FAILURE, stage
+        failure = instance.get_records_for_run(
+            dead.run_id, of_type=dg.DagsterEventType.RUN_FAILURE
+        ).records[0]
+        assert "is gone (killed or crashed)" in failure.event_log_entry.message, stage
+        (killed,) = started()
+        assert held_slots(instance) == [killed.run_id], stage
 
     # the same month twice at once, plainly: one waits for the other; both finish
     both = [faultkit.synchro("run", "--data-dir", str(data), "--months", "2025-03") for _ in "ab"]
     outputs = [child.communicate(timeout=300) for child in both]
     assert [child.returncode for child in both] == [0, 0], outputs
     said = "".join(err for _, err in outputs)
-    assert f"Run {second.run_id} (monthly_job 2025-03) was STARTED but its process" in said
+    assert f"Run {killed.run_id} (publish_job) was STARTED but its process" in said
     assert "1 pool slot(s) freed" in said and "is in use by synchro run --months" in said
     assert faultkit.results(data) == faultkit.results(ran)
     assert not held_slots(instance)

@@ -33,12 +33,14 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
-from indicators import KEY, true_identity  # bench/indicators.py: the perfect linkage
+from indicators import (  # bench/indicators.py: the perfect linkage
+    KEY,
+    recompute_month,
+    true_identity,
+)
 
 from synchro_dagster.cli import run_months
-from synchro_dagster.indicators.build import indicators_month
 from synchro_dagster.indicators.estimates import HEADLINE, estimates_month
-from synchro_dagster.observation.build import Window, observe_month
 from synchro_dagster.settings import Settings
 from synchro_dagster.synthetic import generate
 from synchro_dagster.synthetic.params import PROFILE_NAMES, profile
@@ -73,16 +75,7 @@ def perfect_linkage(data: Path, warehouse: Path) -> pl.DataFrame:
         shutil.copyfile(warehouse, copy)
         with duckdb.connect(str(copy)) as conn:
             for month in true_identity(conn, data):
-                observe_month(
-                    conn,
-                    Window(
-                        month,
-                        settings.inactivity_days,
-                        settings.lookback_months,
-                        settings.retention_months,
-                    ),
-                )
-                indicators_month(conn, month)
+                recompute_month(conn, month, settings)
                 estimates_month(conn, month, settings.inactivity_days)
         return estimates(copy)
 

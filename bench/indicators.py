@@ -143,6 +143,15 @@ def true_identity(conn: duckdb.DuckDBPyConnection, data: Path) -> list[date]:
     return sorted(staged["month"].unique())
 
 
+def recompute_month(conn: duckdb.DuckDBPyConnection, month: date, settings: Settings) -> None:
+    """The month's observation and indicators, as the Dagster assets compute them."""
+    window = Window(
+        month, settings.inactivity_days, settings.lookback_months, settings.retention_months
+    )
+    observe_month(conn, window)
+    indicators_month(conn, month)
+
+
 def perfect_linkage(data: Path, warehouse: Path) -> pl.DataFrame:
     """Our indicators had linkage been perfect: on a copy of the warehouse whose identity tables
     hold the truth (`true_identity`), the production observation and indicators, month by
@@ -153,14 +162,7 @@ def perfect_linkage(data: Path, warehouse: Path) -> pl.DataFrame:
         shutil.copyfile(warehouse, copy)
         with duckdb.connect(str(copy)) as conn:
             for month in true_identity(conn, data):
-                window = Window(
-                    month,
-                    settings.inactivity_days,
-                    settings.lookback_months,
-                    settings.retention_months,
-                )
-                observe_month(conn, window)
-                indicators_month(conn, month)
+                recompute_month(conn, month, settings)
         return ours(copy)
 
 
@@ -204,14 +206,7 @@ def restated(data: Path, warehouse: Path) -> pl.DataFrame:
                 conn.execute(f"DELETE FROM {table}")
             conn.execute("DELETE FROM marts.indicators")
             for month in months:
-                window = Window(
-                    month,
-                    settings.inactivity_days,
-                    settings.lookback_months,
-                    settings.retention_months,
-                )
-                observe_month(conn, window)
-                indicators_month(conn, month)
+                recompute_month(conn, month, settings)
         return ours(copy)
 
 

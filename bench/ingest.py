@@ -3,7 +3,8 @@
 Generates one month of a large territory (default 30,000 households: about
 100,000 delivered rows), then for each source times, in the same run,
   bare: pl.read_excel / pl.read_csv of the same files (no header search, no mapping);
-  full: stage_month (read, map, validate, tokenise) + the transactional DuckDB write.
+  full: stage_month (read, map, validate, tokenise) + the transactional DuckDB write;
+  checks: the four staging checks the Dagster asset then reports (`staging_checks`).
 Prints rows/s and the full/bare ratio per format. Figures only: nothing is asserted.
 
     .venv/bin/python bench/ingest.py [--households 30000] [--repeat 3]
@@ -21,6 +22,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from synchro_dagster.ingest.checks import staging_checks
 from synchro_dagster.ingest.stage import delivered_files, stage_month
 from synchro_dagster.ingest.store import write_source_month
 from synchro_dagster.sources import all_sources
@@ -57,10 +59,10 @@ def main() -> None:
         generate(root, MONTH, 1, opts.households, seed=5)
         landing = root / "landing"
         conn = duckdb.connect(str(root / "bench.duckdb"))
-        totals: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])  # rows, bare, full
+        totals: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0, 0.0])
         print(
             f"{'source':<20} {'fmt':<5} {'rows':>8} {'bare s':>8} {'full s':>8} "
-            f"{'rows/s':>9} {'ratio':>6}"
+            f"{'rows/s':>9} {'ratio':>6} {'checks s':>9}"
         )
         for source in all_sources().values():
             files = delivered_files(landing, source, MONTH)
@@ -76,18 +78,19 @@ def main() -> None:
 
             rows = full()
             seconds = best_of(opts.repeat, full)
-            totals[fmt][0] += rows
-            totals[fmt][1] += bare
-            totals[fmt][2] += seconds
+            checks = best_of(opts.repeat, lambda s=source: staging_checks(conn, s, MONTH, 1.0))
+            for i, value in enumerate((rows, bare, seconds, checks)):
+                totals[fmt][i] += value
             print(
                 f"{source.id:<20} {fmt:<5} {rows:>8,} {bare:>8.3f} {seconds:>8.3f} "
-                f"{rows / seconds:>9,.0f} {seconds / bare:>6.1f}"
+                f"{rows / seconds:>9,.0f} {seconds / bare:>6.1f} {checks:>9.3f}"
             )
         print()
-        for fmt, (rows, bare, seconds) in sorted(totals.items()):
+        for fmt, (rows, bare, seconds, checks) in sorted(totals.items()):
             print(
                 f"ALL {fmt:<5} {int(rows):>8,} rows  bare {bare:.2f} s  full {seconds:.2f} s  "
-                f"{rows / seconds:,.0f} rows/s  ratio full/bare {seconds / bare:.1f}"
+                f"{rows / seconds:,.0f} rows/s  ratio full/bare {seconds / bare:.1f}  "
+                f"checks {checks:.2f} s"
             )
         conn.close()
 

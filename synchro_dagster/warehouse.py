@@ -127,6 +127,12 @@ _TABLES = (
                 "VARCHAR[]",
                 "partner columns the source does not use: position and keyed hash of the title",
             ),
+            _c(
+                "model_version",
+                "VARCHAR",
+                "hash of the source's Pandera model the staged rows were validated by; null for a "
+                "file staged before it was recorded",
+            ),
             _c("run_id", "VARCHAR", "Dagster run that ingested it"),
             _c("loaded_at", "TIMESTAMP", "when it was ingested", "NOT NULL"),
         ),

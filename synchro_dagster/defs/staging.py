@@ -107,7 +107,7 @@ def staging_asset(source: Source, partitions: dg.PartitionsDefinition) -> dg.Ass
             if why:
                 context.log.info(f"{source.id} {month:%Y-%m}: {why}; staged data left as it was.")
                 staged, quarantine = stored_month(conn, source.id, month)
-                count = staged.height if staged is not None else 0
+                count = staged or 0
                 rows_read = count + (quarantine.height if quarantine is not None else 0)
                 return dg.MaterializeResult(
                     metadata={**month_figures(count, quarantine, rows_read), "status": why},

@@ -1,7 +1,9 @@
 """The rules a staged source-month is judged by, and the figures reported with it.
 
 Computed from what the warehouse holds for the month (after a write, or when an identical
-re-delivery left it as it was): schema, rejection rate, column drift, volume.
+re-delivery left it as it was): schema, rejection rate, column drift, volume. The staged rows
+were validated by the source's Pandera model before they were written, and `lineage.files`
+records which model: `schema_valid` validates them again only when the model has changed since.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import polars as pl
 from synchro_dagster import warehouse
 from synchro_dagster.checks import CheckOutcome
 from synchro_dagster.ingest.errors import FileRejected
-from synchro_dagster.ingest.stage import StagedMonth
+from synchro_dagster.ingest.stage import StagedMonth, model_version
 from synchro_dagster.sources.spec import Source
 
 STAGING_CHECKS = ("schema_valid", "rejection_rate", "column_drift", "volume")
@@ -26,14 +28,18 @@ VOLUME_MIN_ROWS = 30  # below this trailing mean, month-to-month swings say noth
 
 def stored_month(
     conn: duckdb.DuckDBPyConnection, source_id: str, month: date
-) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
-    """The month's staged and quarantined rows as stored (None: the table does not exist)."""
+) -> tuple[int | None, pl.DataFrame | None]:
+    """The number of the month's staged rows and its quarantined rows, as stored (None: the
+    table does not exist)."""
     present = set(warehouse.existing_tables(conn))
-    return tuple(
-        conn.sql(f"SELECT * FROM {name} WHERE month = ?", params=[month]).pl()
-        if name in present
-        else None
-        for name in (f"staging.{source_id}", f"quarantine.{source_id}")
+    staging, quarantine = f"staging.{source_id}", f"quarantine.{source_id}"
+    return (
+        conn.execute(f"SELECT count(*) FROM {staging} WHERE month = ?", [month]).fetchall()[0][0]
+        if staging in present
+        else None,
+        conn.sql(f"SELECT * FROM {quarantine} WHERE month = ?", params=[month]).pl()
+        if quarantine in present
+        else None,
     )
 
 
@@ -65,7 +71,7 @@ def staging_checks(
         return [CheckOutcome(name, True, {"note": "no data yet"}) for name in STAGING_CHECKS]
     current, before = delivery_history(conn, source.id, month)
     return [
-        schema_valid(staged, source),
+        stored_schema_valid(conn, source, month, staged, current),
         rejection_rate(current, max_rejection_rate),
         column_drift(current, before),
         volume(current, before),
@@ -82,11 +88,31 @@ def delivery_history(
         "SELECT month, sum(rows_read) AS rows_read, sum(rows_staged) AS rows_staged, "
         "sum(rows_quarantined) AS rows_quarantined, "
         "list_sort(list_distinct(flatten(list(columns_found)))) AS columns, "
-        "list_sort(list_distinct(flatten(list(columns_unmapped)))) AS unmapped "
+        "list_sort(list_distinct(flatten(list(columns_unmapped)))) AS unmapped, "
+        "list_distinct(list(coalesce(model_version, ''))) AS model_versions "
         "FROM lineage.files WHERE source = ? AND month <= ? GROUP BY month ORDER BY month",
         params=[source_id, month],
     ).pl()
     return files.filter(pl.col("month") == month), files.filter(pl.col("month") < month)
+
+
+def stored_schema_valid(
+    conn: duckdb.DuckDBPyConnection,
+    source: Source,
+    month: date,
+    staged: int,
+    current: pl.DataFrame,
+) -> CheckOutcome:
+    """`schema_valid` of the month as stored: its rows were validated by the model before they
+    were written (rights and retention since only delete rows or replace tokens); they are read
+    and validated again only when `lineage.files` records another model, or none."""
+    version = model_version(source.model)
+    if current.height and current["model_versions"][0].to_list() == [version]:
+        return CheckOutcome(
+            "schema_valid", True, {"rows": staged, "validated": f"when staged (model {version})"}
+        )
+    rows = conn.sql(f"SELECT * FROM staging.{source.id} WHERE month = ?", params=[month]).pl()
+    return schema_valid(rows, source)
 
 
 def schema_valid(staged: pl.DataFrame, source: Source) -> CheckOutcome:

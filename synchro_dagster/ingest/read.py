@@ -128,13 +128,53 @@ def _csv_grid(path: Path) -> tuple[pl.DataFrame, list[int], FileRejected | None]
             "or badly joined copy)",
             "export the file again and send it without adding anything to it",
         ) from None
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(text), strict=True)
+    delimiter = sniff_delimiter(text)
+    grid, numbers, widths = _plain_grid(text, delimiter) or _quoted_grid(path, text, delimiter)
+    return grid, numbers, _cut_line(path, text, widths, numbers)
+
+
+# what only the csv module reads right: quotes (a quoted field may hold a delimiter or a line
+# break), a NUL, a lone carriage return, the separators Python strips as spaces and Polars not
+_NOT_PLAIN = re.compile(r'["\x00\x1c-\x1f]|\r(?!\n)')
+
+
+def _plain_grid(text: str, delimiter: str) -> tuple[pl.DataFrame, list[int], list[int]] | None:
+    """The cells of a CSV without quotes (one record a line, split as the csv module splits
+    it, in a fraction of its time), each record's line and number of fields; None when the
+    file needs the csv module."""
+    if not text or _NOT_PLAIN.search(text):
+        return None
+    lines = pl.DataFrame(
+        {"line": text.removesuffix("\n").split("\n")}, schema={"line": pl.String}
+    ).select(pl.col("line").str.strip_suffix("\r"))
+    if lines["line"].str.len_chars().max() > csv.field_size_limit():
+        return None  # the csv module says which line is too long
+    fields = lines.select(
+        pl.when(pl.col("line") != "").then(pl.col("line").str.split(delimiter)).alias("f")
+    )  # an empty line is a record without fields
+    widths = fields["f"].list.len().fill_null(0)
+    cell = pl.col("f").list.get
+    grid = fields.select(
+        pl.when(cell(j, null_on_oob=True).str.strip_chars() != "")
+        .then(cell(j, null_on_oob=True))
+        .alias(f"c{j}")
+        for j in range(int(widths.max()))
+    )
+    return grid, list(range(1, lines.height + 1)), widths.to_list()
+
+
+def _quoted_grid(
+    path: Path, text: str, delimiter: str
+) -> tuple[pl.DataFrame, list[int], list[int]]:
+    """The cells of any CSV, read by the csv module, each record's line (the line it ends on,
+    as an editor shows it: a quoted field can hold line breaks) and number of fields."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     rows: list[list[str]] = []
     numbers: list[int] = []
     try:
         for record in reader:
             rows.append(record)
-            numbers.append(reader.line_num)  # the line a record ends on, as an editor shows it
+            numbers.append(reader.line_num)
     except csv.Error as exc:
         if "field larger than field limit" in str(exc):
             raise FileRejected(
@@ -151,27 +191,25 @@ def _csv_grid(path: Path) -> tuple[pl.DataFrame, list[int], FileRejected | None]
             f"the CSV cannot be parsed near line {reader.line_num}",
             "check for an unclosed quote and export the file again",
         ) from exc
-    cut = _cut_line(path, text, rows, numbers)
     width = max((len(r) for r in rows), default=0)
     columns = {
         f"c{j}": [r[j] if j < len(r) and r[j].strip() else None for r in rows] for j in range(width)
     }
-    return pl.DataFrame(columns, schema={c: pl.String for c in columns}), numbers, cut
+    grid = pl.DataFrame(columns, schema={c: pl.String for c in columns})
+    return grid, numbers, [len(r) for r in rows]
 
 
-def _cut_line(
-    path: Path, text: str, rows: list[list[str]], numbers: list[int]
-) -> FileRejected | None:
+def _cut_line(path: Path, text: str, widths: list[int], numbers: list[int]) -> FileRejected | None:
     """A file that ends without a line break, on a record shorter than the others, was cut."""
-    if not rows or text.endswith(("\n", "\r")):
+    if not widths or text.endswith(("\n", "\r")):
         return None
-    usual = Counter(len(r) for r in rows if len(r) > 1).most_common(1)
-    if usual and len(rows[-1]) < usual[0][0]:
+    usual = Counter(w for w in widths if w > 1).most_common(1)
+    if usual and widths[-1] < usual[0][0]:
         return FileRejected(
             path,
             "truncated",
             f"the file ends in the middle of line {numbers[-1]} (its last line has "
-            f"{len(rows[-1])} of the {usual[0][0]} fields of the others): it was cut while "
+            f"{widths[-1]} of the {usual[0][0]} fields of the others): it was cut while "
             "being copied or exported",
             "export the whole file again and check its last line before sending it",
         )
@@ -181,7 +219,10 @@ def _cut_line(
 # ------------------------------------------------------------------ spreadsheets
 _SHEET_TAG = re.compile(rb"<(?:\w+:)?sheet\b[^>]*>")
 _RELATION_TAG = re.compile(rb"<Relationship\b[^>]*>")
-_CELL_REF = re.compile(rb"<c\b[^>]*?\sr=\"([A-Z]{1,3})(\d{1,7})\"")
+# a cell's reference, column and row apart: a sheet has hundreds of thousands of cells but
+# few distinct columns and rows, so each is counted once
+_CELL_COLUMN = re.compile(rb"<c\b[^>]*?\sr=\"([A-Z]{1,3})\d{1,7}\"")
+_CELL_ROW = re.compile(rb"<c\b[^>]*?\sr=\"[A-Z]{1,3}(\d{1,7})\"")
 # a formula element not followed by a non-empty value (`<v/>` is what a program leaves)
 _FORMULA_WITHOUT_VALUE = re.compile(rb"<f\b[^>]*?(?:/>|>[^<]*</f>)(?!\s*<v(?:\s[^>]*)?>[^<])")
 _CHUNK = 1 << 22
@@ -226,9 +267,9 @@ def _extent(book: zipfile.ZipFile, member: str) -> tuple[int, int, bool]:
     with book.open(member) as xml:
         while chunk := xml.read(_CHUNK):
             buffer, tail = tail + chunk, (tail + chunk)[-4096:]
-            for letters, row in _CELL_REF.findall(buffer):
-                last_row = max(last_row, int(row))
-                last_column = max(last_column, _column_number(letters))
+            last_row = max(last_row, *map(int, set(_CELL_ROW.findall(buffer))), 0)
+            columns = set(_CELL_COLUMN.findall(buffer))
+            last_column = max(last_column, *map(_column_number, columns), 0)
             # a match at the very end may have its <v> in the next chunk: judged there
             unvalued = unvalued or any(
                 m.end() < len(buffer) - 64 or len(chunk) < _CHUNK

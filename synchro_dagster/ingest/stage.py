@@ -8,7 +8,10 @@ nothing partial is ever written.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
+import inspect
+import warnings
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path, PurePath
@@ -50,6 +53,7 @@ class StagedMonth:
     staged: pl.DataFrame
     quarantine: pl.DataFrame
     files: list[FileReport]
+    model_version: str  # of the Pandera model the staged rows were validated by
 
     @property
     def rows_read(self) -> int:
@@ -227,6 +231,7 @@ def stage_month(
             pl.DataFrame(schema=staged_schema(source)),
             pl.DataFrame(schema=QUARANTINE_SCHEMA),
             reports,
+            model_version(source.model),
         )
     # one canonical pass over all the month's files: the per-call cost is paid once
     rows = canonical(pl.concat(frames, how="diagonal_relaxed"), source, month)
@@ -240,12 +245,30 @@ def stage_month(
         report.rows_staged = _count(by_file_staged, report.sha256)
         report.rows_quarantined = _count(by_file_quarantined, report.sha256)
         report.rows_opposed = _count(by_file_opposed, report.sha256)
-    return StagedMonth(source.id, month, staged, quarantine, reports)
+    return StagedMonth(source.id, month, staged, quarantine, reports, model_version(source.model))
 
 
 def staged_schema(source: Source) -> dict[str, pl.DataType]:
     """Column -> Polars type of `staging.<source>`, from the source's Pandera model."""
     return {name: col.dtype.type for name, col in source.model.to_schema().columns.items()}
+
+
+@functools.cache
+def model_version(model: type[pa.DataFrameModel]) -> str:
+    """A short hash of a Pandera model: its columns' types and constraints, and the code of its
+    classes (their custom checks). Recorded with the rows it validated, so that the staging
+    checks need not validate them again while the model stays the same."""
+    with warnings.catch_warnings():  # custom checks are not serialised: their code is hashed
+        warnings.simplefilter("ignore", UserWarning)
+        described = model.to_schema().to_json()
+    code = "".join(
+        inspect.getsource(c)
+        for c in model.__mro__
+        if isinstance(c, type)
+        and issubclass(c, pa.DataFrameModel)
+        and c.__module__.startswith("synchro_dagster")
+    )
+    return hashlib.sha256((described + code).encode()).hexdigest()[:12]
 
 
 def _count(counts: pl.DataFrame, sha: str) -> int:

@@ -116,6 +116,7 @@ def write_source_month(conn: duckdb.DuckDBPyConnection, result: StagedMonth, run
                 "rows_opposed": f.rows_opposed,
                 "columns_found": f.headers,
                 "columns_unmapped": f.unmapped_headers,
+                "model_version": result.model_version,
                 "run_id": run_id,
                 "loaded_at": datetime.now(),
             }

@@ -9,7 +9,10 @@ import polars as pl
 import pytest
 
 from synchro_dagster import warehouse
+from synchro_dagster.checks import CheckOutcome
 from synchro_dagster.ingest.checks import column_drift, staging_checks, volume
+from synchro_dagster.ingest.stage import model_version
+from synchro_dagster.ingest.store import ingest_source_month
 from synchro_dagster.sources import all_sources
 
 MONTH = date(2025, 8, 1)
@@ -63,3 +66,31 @@ def test_a_dropped_column_is_a_warning_naming_it():
 def test_volume_within_half_of_the_trailing_mean(staged, passed):
     before = _months([(date(2025, m, 1), 100, []) for m in (4, 5, 6, 7)])
     assert volume(_months([(MONTH, staged, [])]), before).passed is passed
+
+
+def test_schema_valid_trusts_the_validation_of_staging_until_the_model_changes(territory, tmp_path):
+    """Rows are validated once, before they are written; the check reads which model did it
+    from lineage.files and validates the stored rows again only under another model."""
+    sne, db = all_sources()["sne"], tmp_path / "warehouse.duckdb"
+    staged = ingest_source_month(
+        db, territory / "landing", sne, date(2025, 2, 1), b"checks-key-0123456789", 1.0, "t"
+    ).staged
+    assert model_version(sne.model) != model_version(all_sources()["dalo"].model)
+
+    def schema() -> CheckOutcome:
+        outcomes = staging_checks(conn, sne, date(2025, 2, 1), 1.0)
+        return next(o for o in outcomes if o.name == "schema_valid")
+
+    with warehouse.connect(db) as conn:
+        trusted = schema()
+        assert trusted.passed and trusted.metadata == {
+            "rows": staged.height,
+            "validated": f"when staged (model {model_version(sne.model)})",
+        }
+        conn.execute(
+            "UPDATE staging.sne SET sex = 'X' WHERE row_number = ?", [staged[0, "row_number"]]
+        )
+        assert schema().passed  # not read again: the model that validated them is in force
+        conn.execute("UPDATE lineage.files SET model_version = 'another model'")
+        again = schema()
+        assert not again.passed and again.metadata["failures"] == ["sex: isin(('M', 'F')) (1)"]

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from synchro_dagster.identity.normalise import clean
+from synchro_dagster.ingest import read
 from synchro_dagster.ingest.errors import FileRejected
 from synchro_dagster.ingest.read import RawTable, read_table
 from synchro_dagster.sources import get
@@ -55,6 +56,27 @@ def test_random_bytes_as_a_csv(tmp_path, data):
 def test_random_grid_under_a_real_header_as_a_csv(tmp_path, rows, delimiter):
     body = "\r\n".join(delimiter.join(r) for r in rows)
     read_or_refuse(tmp_path / "sne.csv", (HEADER.replace(";", delimiter) + body).encode())
+
+
+# what a CSV line holds, quotes aside: delimiters, spaces Python and Polars strip alike or not
+plain_text = st.lists(
+    st.sampled_from(
+        ["a", "É", "1", ";", ",", " ", "\t", "\xa0", "\u3000", "\x0b", "\x1c", "\x85"]
+        + ["\n", "\r\n", "\r", "\x00", '"']
+    ),
+    max_size=60,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(plain_text, st.sampled_from(";,\t|"))
+def test_a_csv_without_quotes_is_split_as_the_csv_module_splits_it(text, delimiter):
+    """Polars splits a CSV without quotes (the usual export) into the same cells, line numbers
+    and field counts as the csv module, which reads the others."""
+    plain = read._plain_grid(text, delimiter)
+    if plain is not None:
+        grid, numbers, widths = read._quoted_grid(Path("x.csv"), text, delimiter)
+        assert plain[0].equals(grid) and plain[1:] == (numbers, widths)
 
 
 @BOUNDED

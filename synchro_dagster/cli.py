@@ -191,6 +191,39 @@ def parser() -> argparse.ArgumentParser:
         "with its French labels)",
     )
 
+    ter = sub.add_parser(
+        "territories", help="several territories on one Dagster instance (PostgreSQL, Celery)"
+    )
+    tsub = ter.add_subparsers(dest="territories_command", required=True)
+    tc = tsub.add_parser(
+        "config",
+        help="write the shared instance's folder: dagster.yaml, celery.yaml, workspace.yaml and "
+        "one NAME.env per territory; print every machine's command lines",
+    )
+    tc.add_argument("--out", type=Path, required=True, help="where to write the instance folder")
+    tc.add_argument(
+        "--home",
+        type=Path,
+        default=None,
+        help="where the folder lies on the machines, their DAGSTER_HOME (default: --out)",
+    )
+    tc.add_argument(
+        "--territory",
+        nargs=3,
+        action="append",
+        required=True,
+        metavar=("NAME", "DATA_DIR", "HOST"),
+        help="a territory, its data directory and the machine running its code server and "
+        "workers (repeat for each; code servers on ports 4101, 4102, ...)",
+    )
+    td = tsub.add_parser(
+        "demo",
+        help="two simulated territories on a local PostgreSQL and Redis, each month's runs "
+        "executed by two local Celery workers (needs Debian's postgresql and redis-server)",
+    )
+    td.add_argument("--dir", type=Path, required=True, help="a new folder to work in")
+    td.add_argument("--households", type=_positive, default=100)
+
     h = sub.add_parser("prepare-home", help="create the Dagster instance folder for DIR")
     h.add_argument("--data-dir", type=Path, default=Path("data"))
     return p
@@ -245,17 +278,25 @@ def run_months(data_dir: Path, months: list[date]) -> int:
             file=sys.stderr,
         )
         return 1
-    prepare_dagster_home(data_dir)
+    if settings.territory is None:
+        prepare_dagster_home(data_dir)
+    elif not os.environ.get("DAGSTER_HOME"):
+        print(
+            f"Territory {settings.territory} belongs to a shared Dagster instance: set "
+            "DAGSTER_HOME to the folder holding its dagster.yaml (README, 'Several territories').",
+            file=sys.stderr,
+        )
+        return 1
 
     import dagster as dg
 
-    from synchro_dagster.defs.runs import RunsBusy, exclusive, reap_dead_runs
+    from synchro_dagster.defs.runs import RunsBusy, exclusive, own_location, reap_dead_runs
 
     instance = dg.DagsterInstance.get()
     what = f"synchro run --months {first}:{last}"
     try:
         with exclusive(settings, what, lambda line: print(line, file=sys.stderr, flush=True)):
-            for line in reap_dead_runs(instance):
+            for line in reap_dead_runs(instance, own_location(settings)):
                 print(line, file=sys.stderr)
             return _run_in_order(settings, instance, months)
     except RunsBusy as busy:
@@ -590,6 +631,31 @@ def export(data_dir: Path, out: Path, sql: str | None = None) -> int:
     return 0
 
 
+FIRST_PORT = 4101  # the territories' code servers, in the order given
+
+
+def territories_config(out: Path, given: list[list[str]], home: Path | None = None) -> int:
+    from synchro_dagster.settings import Settings, SettingsError
+    from synchro_dagster.territories import Territory, commands, write_config
+
+    territories = []
+    for i, (name, data_dir, host) in enumerate(given):
+        try:
+            Settings(data_dir=Path(data_dir), first_month="2025-01", territory=name)
+        except SettingsError as problem:
+            print(problem, file=sys.stderr)
+            return 1
+        territories.append(Territory(name, Path(data_dir).resolve(), host, FIRST_PORT + i))
+    if len({t.name for t in territories}) < len(territories):
+        print("Each territory needs its own name.", file=sys.stderr)
+        return 1
+    home = (home or out).resolve()
+    for path in write_config(out.resolve(), territories, home):
+        print(f"Wrote {path}")
+    print("\n".join(commands(home, territories)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "generate":
@@ -624,6 +690,12 @@ def main(argv: list[str] | None = None) -> int:
         return print_audit(args.data_dir)
     if args.command == "export":
         return export(args.data_dir, args.out, args.sql)
+    if args.command == "territories" and args.territories_command == "config":
+        return territories_config(args.out, args.territory, args.home)
+    if args.command == "territories":
+        from synchro_dagster.territories import demo as territories_demo
+
+        return territories_demo(args.dir, args.households)
     if args.command == "prepare-home":
         print(prepare_dagster_home(args.data_dir))
         return 0

@@ -20,6 +20,8 @@ KEY_FILE_ENV = "SYNCHRO_PSEUDONYMISATION_KEY_FILE"
 MIN_KEY_CHARS = 32
 SETTINGS_FILE = "synchro.toml"  # in the data directory
 MONTH_FOLDER = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+DEFINITIONS_MODULE = "synchro_dagster.definitions"  # the code location every workspace loads
+TERRITORY_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 
 
 class MissingKeyError(RuntimeError):
@@ -46,8 +48,17 @@ class Settings:
     run_wait_seconds: int = 1800  # a run waits this long for another one to end, then gives up
     rights_contact: str = "le délégué à la protection des données (DPO) du SIAO"
     key_file: Path | None = field(default=None)
+    # one of several territories on a shared Dagster instance (README "Several territories"):
+    # its code location, run queue and runs are its own; None: a data directory on its own
+    territory: str | None = None
 
     def __post_init__(self) -> None:
+        if self.territory is not None and not TERRITORY_NAME.match(self.territory):
+            raise SettingsError(
+                f"SYNCHRO_TERRITORY={self.territory!r} is not a territory name: 1 to 40 "
+                "lower-case letters, digits or hyphens, starting with a letter or digit "
+                "(e.g. dijon, cote-d-or)."
+            )
         whole = isinstance(self.min_cell, int) and not isinstance(self.min_cell, bool)
         if not whole or self.min_cell < 1:
             raise ValueError(
@@ -112,7 +123,14 @@ class Settings:
             publish_group=value("publish_group") or None,
             rights_contact=value("rights_contact", cls.rights_contact),
             key_file=Path(key_file) if key_file else None,
+            territory=value("territory") or None,
         )
+
+    @property
+    def location_name(self) -> str:
+        """The Dagster code location this data directory's runs belong to: one per territory
+        on a shared instance, else the module's own name (as workspace.yaml loads it)."""
+        return territory_location(self.territory) if self.territory else DEFINITIONS_MODULE
 
     @property
     def landing_dir(self) -> Path:
@@ -154,6 +172,11 @@ class Settings:
     @property
     def truth_dir(self) -> Path:
         return self.data_dir / "truth"
+
+
+def territory_location(territory: str) -> str:
+    """A territory's code location, and its runs' Celery queue."""
+    return f"synchro-{territory}"
 
 
 def pseudonymisation_key(settings: Settings) -> bytes:

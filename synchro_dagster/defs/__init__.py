@@ -22,7 +22,7 @@ from synchro_dagster.defs.publish import (
     publish_job,
 )
 from synchro_dagster.defs.retention import retention_job, retention_schedule
-from synchro_dagster.defs.runs import dead_runs_sensor, exclusive_executor
+from synchro_dagster.defs.runs import dead_runs_sensor, exclusive_executor, own_location
 from synchro_dagster.defs.staging import staging_assets
 from synchro_dagster.settings import Settings
 
@@ -48,7 +48,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             landing_sensor(job, partitions),
             publish_after_monthly(job),
             *feedback_after_monthly(job),
-            dead_runs_sensor(),
+            dead_runs_sensor(own_location(settings)),
         ],
         executor=exclusive_executor(settings),  # one run at a time, in its own process
         resources={"synchro": settings},  # the one settings object every asset and sensor reads

@@ -24,18 +24,19 @@ from dagster._core.remote_origin import (
 )
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
-from synchro_dagster.defs.runs import PID_TAG
+from synchro_dagster.defs.runs import PID_TAG, REPOSITORY
+from synchro_dagster.settings import DEFINITIONS_MODULE, Settings
 
-MODULE = "synchro_dagster.definitions"  # the code location workspace.yaml loads
+MODULE = DEFINITIONS_MODULE  # the code location workspace.yaml loads
 LOCATION = MODULE  # its name: Dagster names a python_module location after the module
-REPOSITORY = "__repository__"  # the repository a `Definitions` object becomes
 
 
-def job_origin(job_name: str) -> RemoteJobOrigin:
-    """The origin the webserver gives `job_name` in the workspace's code location."""
+def job_origin(job_name: str, location_name: str = LOCATION) -> RemoteJobOrigin:
+    """The origin the webserver gives `job_name` in the workspace's code location (a
+    territory's own on a shared instance: `Settings.location_name`)."""
     location = ManagedGrpcPythonEnvCodeLocationOrigin(
         LoadableTargetOrigin(executable_path=sys.executable, module_name=MODULE),
-        location_name=LOCATION,
+        location_name=location_name,
     )
     return RemoteRepositoryOrigin(location, REPOSITORY).get_job_origin(job_name)
 
@@ -49,6 +50,7 @@ def launch(
     run_config: Mapping[str, object] | None = None,
 ) -> dg.DagsterRun:
     """Creates the run with its origin, executes it, and returns it finished."""
+    settings: Settings = defs.resources["synchro"]
     job_def = defs.resolve_job_def(job_name)
     run_tags = {**job_def.run_tags, **(tags or {}), PID_TAG: str(os.getpid())}
     if partition_key is not None:
@@ -58,7 +60,7 @@ def launch(
         job_def,
         run_config=run_config or {},
         tags=run_tags,
-        remote_job_origin=job_origin(job_name),
+        remote_job_origin=job_origin(job_name, settings.location_name),
         job_code_origin=code.get_python_origin(),
     )
     execute_run(InMemoryJob(job_def), run, instance)

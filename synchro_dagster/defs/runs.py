@@ -7,7 +7,8 @@ STARTED, holding its `duckdb` pool slot: every later run would wait for that slo
 the UI, the schedule and the sensors launch), no longer exists — marks them failed and frees
 their slots. It runs at the start of every run (`synchro run` and the executor below) and every
 30 s in the `dead_runs_sensor`, so the schedule's and the sensors' queued runs go on by
-themselves.
+themselves. On an instance shared by several territories, each territory reaps its own runs
+only (those of its code location): its processes run on its machine, another's may not.
 
 `exclusive` is a lock on the data directory, held by the OS for the process that took it: it
 dies with it, so a killed run never leaves it held. `synchro run` holds it for all its months,
@@ -31,9 +32,11 @@ import dagster as dg
 from dagster._core.definitions.executor_definition import IN_PROC_CONFIG
 from dagster._core.events import DagsterEvent
 from dagster._core.executor.in_process import InProcessExecutor
+from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 
 from synchro_dagster.settings import Settings, private_dir
 
+REPOSITORY = "__repository__"  # the repository a `Definitions` object becomes
 PID_TAG = "synchro/pid"  # the process executing the run, set by `synchro run` (launch.py)
 WATCHED = [
     dg.DagsterRunStatus.NOT_STARTED,
@@ -92,12 +95,25 @@ def run_process(instance: dg.DagsterInstance, record: dg.RunRecord) -> tuple[int
     return None
 
 
-def reap_dead_runs(instance: dg.DagsterInstance) -> list[str]:
+def location_label(location: str) -> dict[str, str]:
+    """The tag Dagster gives every run of a code location's repository."""
+    return {REPOSITORY_LABEL_TAG: f"{REPOSITORY}@{location}"}
+
+
+def own_location(settings: Settings) -> str | None:
+    """The code location whose runs a territory reaps; None (every run) for a data directory on
+    its own instance."""
+    return settings.location_name if settings.territory else None
+
+
+def reap_dead_runs(instance: dg.DagsterInstance, location: str | None = None) -> list[str]:
     """Marks failed every unfinished run whose process is gone and frees the pool slots of every
-    finished run still holding some; one line per run for the log."""
+    finished run still holding some (of the code location `location` only, if given); one line
+    per run for the log."""
     lines = []
     storage = instance.event_log_storage
-    for record in instance.get_run_records(dg.RunsFilter(statuses=WATCHED)):
+    own = location_label(location) if location else {}
+    for record in instance.get_run_records(dg.RunsFilter(statuses=WATCHED, tags=own)):
         run = record.dagster_run
         found = run_process(instance, record)
         if found is None or process_alive(*found):
@@ -113,6 +129,8 @@ def reap_dead_runs(instance: dg.DagsterInstance) -> list[str]:
     if storage.supports_global_concurrency_limits:
         for run_id in storage.get_concurrency_run_ids():
             run = instance.get_run_by_id(run_id)
+            if run is not None and not own.items() <= run.tags.items():
+                continue  # another territory's run
             if (run is None or run.is_finished) and (freed := _free_slots(instance, run_id)):
                 lines.append(f"Run {run_id} had ended holding {freed} pool slot(s): freed.")
     return lines
@@ -219,7 +237,7 @@ class ExclusiveExecutor(dg.Executor):
         what = f"the run {run.run_id} ({run.job_name}{f' {month}' if month else ''})"
         instance = plan_context.instance
         with exclusive(self._settings, what, lambda line: instance.report_engine_event(line, run)):
-            for line in reap_dead_runs(instance):
+            for line in reap_dead_runs(instance, own_location(self._settings)):
                 yield DagsterEvent.engine_event(plan_context, line)
             yield from self._inner.execute(plan_context, execution_plan)
 
@@ -233,7 +251,7 @@ def exclusive_executor(settings: Settings) -> dg.ExecutorDefinition:
     return _executor
 
 
-def dead_runs_sensor() -> dg.SensorDefinition:
+def dead_runs_sensor(location: str | None = None) -> dg.SensorDefinition:
     @dg.sensor(
         name="dead_runs_sensor",
         minimum_interval_seconds=30,
@@ -243,7 +261,7 @@ def dead_runs_sensor() -> dg.SensorDefinition:
         "sensors go on.",
     )
     def _sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
-        lines = reap_dead_runs(context.instance)
+        lines = reap_dead_runs(context.instance, location)
         for line in lines:
             context.log.warning(line)
         return dg.SkipReason(" ".join(lines) or "no run has died")

@@ -187,6 +187,28 @@ def _stop(processes: list[subprocess.Popen]) -> None:
             os.killpg(process.pid, signal.SIGKILL)
 
 
+def local_environment(home: Path, database: dict[str, str], broker: str) -> dict[str, str]:
+    """This process's environment, with the instance `home` on the local PostgreSQL and Redis
+    (localservers.py) and this environment's commands first on the PATH."""
+    return {
+        **os.environ,
+        **database,
+        "SYNCHRO_CELERY_BROKER": f"{broker}/0",
+        "SYNCHRO_CELERY_BACKEND": f"{broker}/1",
+        "DAGSTER_HOME": str(home),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+
+
+def executed_by(instance: dg.DagsterInstance, run_id: str, workers: dict[int, str]) -> str:
+    """Which of `workers` (pid -> name) executed a run: the one its process descends from."""
+    from synchro_dagster.defs.runs import run_process
+
+    (record,) = instance.get_run_records(dg.RunsFilter(run_ids=[run_id]))
+    found = run_process(instance, record)
+    return next((workers[p] for p in _ancestors(found[0]) if p in workers), "?") if found else "?"
+
+
 def demo(folder: Path, households: int) -> int:
     """Two territories on a local PostgreSQL and Redis, two Celery workers; prints each run,
     where it ran and how it ended."""
@@ -199,7 +221,6 @@ def demo(folder: Path, households: int) -> int:
         print(f"{folder} is not empty: name a new folder.", file=sys.stderr)
         return 1
     t0 = time.perf_counter()
-    bin_dir = Path(sys.executable).parent
     home = folder / "instance"
     territories = [
         Territory(name, folder / name, "127.0.0.1", free_port()) for name, _ in DEMO_TERRITORIES
@@ -211,28 +232,25 @@ def demo(folder: Path, households: int) -> int:
     write_config(home, territories)
     processes: list[subprocess.Popen] = []
     with postgres() as database, redis() as broker:
-        shared = {
-            **os.environ,
-            **database,
-            "SYNCHRO_CELERY_BROKER": f"{broker}/0",
-            "SYNCHRO_CELERY_BACKEND": f"{broker}/1",
-            "DAGSTER_HOME": str(home),
-            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-        }
+        shared = local_environment(home, database, broker)
         shared.pop("SYNCHRO_PSEUDONYMISATION_KEY", None)  # each territory has its own file
         env = {t.name: {**shared, **t.environment(home)} for t in territories}
         print(f"PostgreSQL and Redis started; instance {home}.")
         first = [
-            subprocess.run(
+            subprocess.Popen(
                 [sys.executable, "-m", "synchro_dagster.cli", "run", "--data-dir", str(t.data_dir)],
-                env=env[t.name], capture_output=True, text=True,
+                env=env[t.name],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
             )
             for t in territories
-        ]  # fmt: skip
+        ]  # fmt: skip, both at once: each holds its own data directory
         for t, done in zip(territories, first, strict=True):
+            said = done.communicate()[0]
             print(f"{t.name}: {DEMO_MONTH:%Y-%m} run by `synchro run` (exit {done.returncode})")
             if done.returncode:
-                print(done.stdout + done.stderr, file=sys.stderr)
+                print(said, file=sys.stderr)
                 return 1
         nord, sud = (t.data_dir / "landing" / f"{DEMO_MONTH:%Y-%m}" for t in territories)
         resent = next((nord / "siao_insertion").glob("*.csv"))
@@ -261,7 +279,7 @@ def demo(folder: Path, households: int) -> int:
 def _wait_for_runs(home: Path, env: dict[str, str], territories, workers) -> dict:
     """Polls the instance until the expected runs have ended; prints them; what was found."""
     from synchro_dagster.defs.launch import failures
-    from synchro_dagster.defs.runs import location_label, run_process
+    from synchro_dagster.defs.runs import location_label
 
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
@@ -284,18 +302,22 @@ def _wait_for_runs(home: Path, env: dict[str, str], territories, workers) -> dic
             if found == EXPECTED or time.monotonic() > deadline:
                 break
             time.sleep(2)
-        print(f"\n{'territory':<10} {'job':<14} {'status':<8} {'secs':>6}  executed by")
-        for name, rs in records.items():
-            for r in sorted(rs, key=lambda r: r.create_timestamp):
-                run = r.dagster_run
-                if run.tags.get("synchro/origin") == "cli":
-                    continue
-                process = run_process(instance, r)
-                by = next((workers[p] for p in _ancestors(process[0]) if p in workers), "?")
-                took = (r.end_time or time.time()) - (r.start_time or time.time())
-                print(f"{name:<10} {run.job_name:<14} {run.status.value:<8} {took:>6.1f}  {by}")
-                for step, message in failures(instance, run.run_id):
-                    print(f"{'':<10}   {step}: {message.splitlines()[0][:110]}")
+        shown = [
+            (name, r)
+            for name, rs in records.items()
+            for r in rs
+            if r.dagster_run.tags.get("synchro/origin") != "cli"
+        ]
+        t0 = min((r.start_time or time.time() for _, r in shown), default=time.time())
+        print(f"\n{'territory':<10} {'job':<13} {'status':<8} {'from':>5} {'to':>5}  executed by")
+        for name, r in sorted(shown, key=lambda nr: (nr[0], nr[1].start_time or 0)):
+            run = r.dagster_run
+            by = executed_by(instance, run.run_id, workers)
+            start, end = ((t or time.time()) - t0 for t in (r.start_time, r.end_time))
+            when = f"{start:>4.0f}s {end:>4.0f}s"
+            print(f"{name:<10} {run.job_name:<13} {run.status.value:<8} {when}  {by}")
+            for step, message in failures(instance, run.run_id):
+                print(f"{'':<12}{step}: {message.split('Failure: ', 1)[-1][:140]}")
         instance.dispose()
         return found
     finally:

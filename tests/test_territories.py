@@ -1,9 +1,14 @@
-"""Several territories on one Dagster instance stored in a real PostgreSQL (started here from
-Debian's `postgresql`, as .ci/run installs it): each territory's runs, failures, sensors and
-dead runs are its own; its data and key stay in its own data directory."""
+"""Several territories on one Dagster instance stored in a real PostgreSQL and executed by
+Celery workers (started here from Debian's `postgresql` and `redis-server`, as .ci/run installs
+them): each territory's runs go to its own worker, its failures, sensors and dead runs are its
+own; its data and key stay in its own data directory."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -14,110 +19,126 @@ from test_runs import dead_pid, held_slots
 
 from synchro_dagster.cli import main, run_months
 from synchro_dagster.defs import build_definitions
-from synchro_dagster.defs.launch import failures, launch
+from synchro_dagster.defs.launch import create_run, failures
 from synchro_dagster.defs.runs import PID_TAG, location_label
-from synchro_dagster.localservers import postgres
+from synchro_dagster.localservers import postgres, redis
 from synchro_dagster.settings import Settings
+from synchro_dagster.territories import Territory, executed_by, local_environment
+
+NAMES = ("nord", "sud")
 
 
 @pytest.fixture
 def instance_home(tmp_path, monkeypatch):
     """The shared instance's folder as `synchro territories config` writes it, on a fresh
-    PostgreSQL database."""
+    PostgreSQL database and Redis; this process's environment points at them."""
     home = tmp_path / "instance"
-    assert main(["territories", "config", "--out", str(home),
-                 "--territory", "nord", str(tmp_path / "nord"), "127.0.0.1",
-                 "--territory", "sud", str(tmp_path / "sud"), "127.0.0.1"]) == 0  # fmt: skip
-    with postgres() as server:
-        for name, value in server.items():
+    given = [a for n in NAMES for a in ("--territory", n, str(tmp_path / n), "127.0.0.1")]
+    assert main(["territories", "config", "--out", str(home), *given]) == 0
+    with postgres() as database, redis() as broker:
+        for name, value in local_environment(home, database, broker).items():
             monkeypatch.setenv(name, value)
-        monkeypatch.setenv("DAGSTER_HOME", str(home))
-        monkeypatch.setenv("SYNCHRO_CELERY_BROKER", "redis://127.0.0.1:9/0")  # no run goes there
-        monkeypatch.setenv("SYNCHRO_CELERY_BACKEND", "redis://127.0.0.1:9/1")
         monkeypatch.setenv("SYNCHRO_PSEUDONYMISATION_KEY", KEY)
         monkeypatch.setenv("SYNCHRO_FIRST_MONTH", "2025-01")
         yield home
 
 
-def _territory(name: str, ran, tmp_path, monkeypatch):
-    data = copy(ran, tmp_path / name)
-    monkeypatch.setenv("SYNCHRO_TERRITORY", name)
-    return data
+def _workers(home: Path, territories: list[Territory], tmp_path: Path) -> list[subprocess.Popen]:
+    """One Celery worker per territory, with its environment, as commands.txt starts them."""
+    started = []
+    for t in territories:
+        with (tmp_path / f"{t.name}-worker.log").open("w") as log:
+            started.append(
+                subprocess.Popen(
+                    t.worker(home),
+                    env={**faultkit.environment(), **t.environment(home)},  # this tree first
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+    return started
 
 
-SUCCESS = dg.DagsterRunStatus.SUCCESS
+SUCCESS, FAILURE = dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE
 
 
-def test_two_territories_run_and_fail_apart_on_one_postgres_instance(
-    ran, tmp_path, monkeypatch, instance_home, capsys
+def test_two_territories_run_on_their_workers_and_fail_apart_on_one_postgres_instance(
+    ran, tmp_path, monkeypatch, instance_home
 ):
-    nord = _territory("nord", ran, tmp_path, monkeypatch)
-    nord_defs = build_definitions(Settings.from_env(nord))
-    instance = dg.DagsterInstance.get()
-    assert launch(instance, nord_defs, "monthly_job", "2025-03").is_success  # as the UI does
-    sud = _territory("sud", ran, tmp_path, monkeypatch)
+    nord, sud = (copy(ran, tmp_path / name) for name in NAMES)
     delivery = sud / "landing" / "2025-03" / "maraudes" / "maraudes_2025-03.xlsx"
-    delivery.write_bytes(b"not a workbook")  # the street teams' March file, damaged
-    assert run_months(sud, [MONTHS[2]]) == 1
-    assert "maraudes_2025-03.xlsx" in capsys.readouterr().err
-
+    delivery.write_bytes(b"not a workbook")  # sud's street teams' March file, damaged
+    territories = [Territory(n, d, "127.0.0.1", 0) for n, d in zip(NAMES, (nord, sud), strict=True)]
+    workers = _workers(instance_home, territories, tmp_path)
+    instance = dg.DagsterInstance.get()
     assert type(instance.run_storage).__name__ == "PostgresRunStorage"
     assert type(instance.schedule_storage).__name__ == "PostgresScheduleStorage"
+    try:
+        defs, runs = {}, {}
+        for t in territories:  # each month launched as the UI and the daemon launch it
+            monkeypatch.setenv("SYNCHRO_TERRITORY", t.name)
+            defs[t.name] = build_definitions(Settings.from_env(t.data_dir))
+            runs[t.name] = create_run(instance, defs[t.name], "monthly_job", "2025-03").run_id
+            instance.launch_run(runs[t.name], workspace=None)
+        deadline = time.monotonic() + 300
+        while not all(instance.get_run_by_id(r).is_finished for r in runs.values()):
+            assert time.monotonic() < deadline, [w.poll() for w in workers]
+            time.sleep(0.5)
+        by = {w.pid: name for w, name in zip(workers, NAMES, strict=True)}
+        executed = {name: executed_by(instance, r, by) for name, r in runs.items()}  # alive
+    finally:
+        for worker in workers:
+            os.killpg(worker.pid, signal.SIGTERM)
+        for worker in workers:
+            worker.wait(60)
 
-    def runs(location: str) -> dict[str, dg.DagsterRun]:
-        found = instance.get_runs(dg.RunsFilter(tags=location_label(location)))
-        assert {r.remote_job_origin.location_name for r in found} == {location}
-        return {r.job_name: r for r in found}
-
-    mine, theirs = runs("synchro-nord"), runs("synchro-sud")
-    assert {job: r.status for job, r in mine.items()} == {
-        "monthly_job": dg.DagsterRunStatus.SUCCESS
-    }
-    assert theirs["monthly_job"].status == dg.DagsterRunStatus.FAILURE
-    assert theirs["monthly_job"].tags["dagster/partition"] == "2025-03"
-    (failed,) = failures(instance, theirs["monthly_job"].run_id)
+    status = {name: instance.get_run_by_id(r).status for name, r in runs.items()}
+    assert status == {"nord": SUCCESS, "sud": FAILURE}
+    assert executed == {n: n for n in NAMES}  # each run by its territory's worker
+    for name, run_id in runs.items():
+        run = instance.get_run_by_id(run_id)
+        assert run.tags["dagster-celery/queue"] == f"synchro-{name}"
+        assert run.remote_job_origin.location_name == f"synchro-{name}"
+        assert instance.get_runs(dg.RunsFilter(tags=location_label(f"synchro-{name}"))) == [run]
+    (failed,) = failures(instance, runs["sud"])
     assert failed[0] == "staging__maraudes" and "maraudes_2025-03.xlsx" in failed[1]
-    assert theirs["feedback_job"].is_success  # the partner is told what to fix
-    assert "publish_job" not in theirs
     assert faultkit.results(nord) == faultkit.results(ran)  # the other territory's failure
     assert faultkit.results(sud) == faultkit.results(ran)  # and the refused file: nothing changed
-    feedback = "published/feedback/maraudes/retour_maraudes_2025-03.xlsx"
-    assert (sud / feedback).stat().st_mtime > (nord / feedback).stat().st_mtime  # sud's only
 
     # the schedule and the sensors of a territory, on the PostgreSQL instance
-    defs = nord_defs
+    mine = defs["nord"]
     with dg.build_schedule_context(
-        instance=instance, repository_def=defs.get_repository_def()
+        instance=instance, repository_def=mine.get_repository_def()
     ) as c:
-        assert defs.resolve_schedule_def("monthly_schedule").evaluate_tick(c).run_requests
-    landing = defs.resolve_sensor_def("landing_sensor")
-    resources = {"synchro": defs.resources["synchro"]}
-    first = landing(
-        dg.build_sensor_context(instance=instance, definitions=defs, resources=resources)
-    )
+        assert mine.resolve_schedule_def("monthly_schedule").evaluate_tick(c).run_requests
+    landing = mine.resolve_sensor_def("landing_sensor")
+    resources = {"synchro": mine.resources["synchro"]}
+
+    def tick(cursor: str | None) -> dg.SensorResult:
+        context = dg.build_sensor_context(
+            instance=instance, cursor=cursor, definitions=mine, resources=resources
+        )
+        return landing(context)
+
+    first = tick(None)
     assert not first.run_requests  # every file already staged
     (nord / "landing" / "2025-03" / "maraudes" / "maraudes_2025-03.xlsx").write_bytes(b"new")
-    again = landing(
-        dg.build_sensor_context(
-            instance=instance, cursor=first.cursor, definitions=defs, resources=resources
-        )
-    )
-    (request,) = again.run_requests
+    (request,) = tick(first.cursor).run_requests
     assert request.partition_key == "2025-03" and request.tags["synchro/file"].endswith(".xlsx")
 
     # a run of sud whose process died, holding a pool slot: nord's sensor leaves it to sud's
     dead = instance.create_run_for_job(
-        defs.resolve_job_def("monthly_job"),
+        mine.resolve_job_def("monthly_job"),
         tags={PID_TAG: str(dead_pid()), **location_label("synchro-sud")},
     )
     storage = instance.event_log_storage  # PostgreSQL's, pools included
     storage.set_concurrency_slots("duckdb", 1)
     assert storage.claim_concurrency_slot("duckdb", dead.run_id, "identity").is_claimed
-    sensor = defs.resolve_sensor_def("dead_runs_sensor")
+    sensor = mine.resolve_sensor_def("dead_runs_sensor")
     assert sensor(dg.build_sensor_context(instance=instance)).skip_message == "no run has died"
-    monkeypatch.setenv("SYNCHRO_TERRITORY", "sud")
-    theirs_sensor = build_definitions(Settings.from_env(sud)).resolve_sensor_def("dead_runs_sensor")
-    said = theirs_sensor(dg.build_sensor_context(instance=instance)).skip_message
+    theirs = defs["sud"].resolve_sensor_def("dead_runs_sensor")
+    said = theirs(dg.build_sensor_context(instance=instance)).skip_message
     assert f"Run {dead.run_id} (monthly_job) was" in said and "1 pool slot(s) freed" in said
     assert not held_slots(instance)
 

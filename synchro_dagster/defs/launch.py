@@ -41,6 +41,31 @@ def job_origin(job_name: str, location_name: str = LOCATION) -> RemoteJobOrigin:
     return RemoteRepositoryOrigin(location, REPOSITORY).get_job_origin(job_name)
 
 
+def create_run(
+    instance: dg.DagsterInstance,
+    defs: dg.Definitions,
+    job_name: str,
+    partition_key: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    run_config: Mapping[str, object] | None = None,
+) -> dg.DagsterRun:
+    """Creates the run with its origin, as the UI does; this process (`launch`) or the instance's
+    run launcher (`instance.launch_run`) executes it."""
+    settings: Settings = defs.resources["synchro"]
+    job_def = defs.resolve_job_def(job_name)
+    run_tags = {**job_def.run_tags, **(tags or {})}
+    if partition_key is not None:
+        run_tags.update(job_def.get_tags_for_partition_key(partition_key, None))
+    code = ReconstructableRepository.for_module(MODULE, "defs").get_reconstructable_job(job_name)
+    return instance.create_run_for_job(
+        job_def,
+        run_config=run_config or {},
+        tags=run_tags,
+        remote_job_origin=job_origin(job_name, settings.location_name),
+        job_code_origin=code.get_python_origin(),
+    )
+
+
 def launch(
     instance: dg.DagsterInstance,
     defs: dg.Definitions,
@@ -49,21 +74,10 @@ def launch(
     tags: Mapping[str, str] | None = None,
     run_config: Mapping[str, object] | None = None,
 ) -> dg.DagsterRun:
-    """Creates the run with its origin, executes it, and returns it finished."""
-    settings: Settings = defs.resources["synchro"]
-    job_def = defs.resolve_job_def(job_name)
-    run_tags = {**job_def.run_tags, **(tags or {}), PID_TAG: str(os.getpid())}
-    if partition_key is not None:
-        run_tags.update(job_def.get_tags_for_partition_key(partition_key, None))
-    code = ReconstructableRepository.for_module(MODULE, "defs").get_reconstructable_job(job_name)
-    run = instance.create_run_for_job(
-        job_def,
-        run_config=run_config or {},
-        tags=run_tags,
-        remote_job_origin=job_origin(job_name, settings.location_name),
-        job_code_origin=code.get_python_origin(),
-    )
-    execute_run(InMemoryJob(job_def), run, instance)
+    """Creates the run, executes it in this process, and returns it finished."""
+    mine = {**(tags or {}), PID_TAG: str(os.getpid())}
+    run = create_run(instance, defs, job_name, partition_key, mine, run_config)
+    execute_run(InMemoryJob(defs.resolve_job_def(job_name)), run, instance)
     return instance.get_run_by_id(run.run_id)
 
 

@@ -99,6 +99,15 @@ def split_full_name(full: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     return last.replace("", None), first.replace("", None)
 
 
+def _by_value(df: pl.DataFrame, computed: list[tuple[str, pl.Expr]]) -> pl.DataFrame:
+    """`df` with `_<name>` for each (name, expression of that column alone), computed once per
+    distinct value: a month's thousands of rows repeat a few dozen dates and codes."""
+    for name, expr in computed:
+        values = df.select(pl.col(name).unique()).with_columns(expr.alias(f"_{name}"))
+        df = df.join(values, on=name, how="left", maintain_order="left", nulls_equal=True)
+    return df
+
+
 def file_constants(source: Source, file_name: str) -> dict[str, str]:
     """What the kind of file says (a provider's list is its programme and situation)."""
     name = file_name.rsplit("/", 1)[-1].lower()
@@ -150,13 +159,13 @@ def canonical(df: pl.DataFrame, source: Source, month: date) -> pl.DataFrame:
                 .then(parsed.dt.offset_by("-100y"))
                 .otherwise(parsed)
             )
-        typed.append(parsed.alias(f"_{name}"))
+        typed.append((name, parsed))
         reasons.append(
             pl.when(pl.col(name).is_not_null() & pl.col(f"_{name}").is_null()).then(
                 pl.lit(f"unparseable_date:{name}")
             )
         )
-    df = df.with_columns(typed)
+    df = _by_value(df, typed)
     reasons.append(
         pl.when(pl.col("_event_date") > pl.lit(end)).then(pl.lit("date_after_month:event_date"))
     )
@@ -201,8 +210,8 @@ def canonical(df: pl.DataFrame, source: Source, month: date) -> pl.DataFrame:
             )
         else:
             mapped = pl.lit(None, pl.String)
-        coded.append(mapped.alias(f"_{name}"))
-    df = df.with_columns(coded)
+        coded.append((name, mapped))
+    df = _by_value(df, coded)
 
     by_file = {f: file_constants(source, f) for f in df["file_name"].unique().to_list()}
     for name in sorted({n for constants in by_file.values() for n in constants}):

@@ -93,9 +93,7 @@ def rekeyed(key: bytes, token: str, chars: int = TOKEN_CHARS) -> str:
 
 class _Keyed:
     """HMAC-SHA256 under each key of the chain, equal to `keyed`, for the hundreds of thousands
-    of values of a month: the pads and the namespace are hashed once, and each distinct value
-    of a namespace is hashed once (a cache that lives only as long as this object, inside the
-    ingestion step's memory)."""
+    of values of a month: the pads and the namespace are hashed once, each distinct value once."""
 
     def __init__(self, key: bytes):
         self._pads = []
@@ -103,19 +101,17 @@ class _Keyed:
             block = (hashlib.sha256(k).digest() if len(k) > 64 else k).ljust(64, b"\0")
             inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
             self._pads.append((inner, hashlib.sha256(bytes(b ^ 0x5C for b in block))))
-        self._known: dict[str, dict[str, str]] = {}
 
     def tokens(self, namespace: str, values: Iterable[str]) -> dict[str, str]:
-        """Value -> token, for every value given (each hashed once per namespace)."""
-        known = self._known.setdefault(namespace, {})
-        new = [v for v in dict.fromkeys(values) if v not in known]
-        data = [v.encode() for v in new]
+        """Each distinct value given -> its token (a table that lives only in the ingestion
+        step's memory, as long as the caller keeps it)."""
+        distinct = list(dict.fromkeys(values))
+        data = [v.encode() for v in distinct]
         prefix = f"{namespace}:".encode()
         for inner_pad, outer_pad in self._pads:
             data = _hmac_hex(inner_pad, outer_pad, prefix, data)
             prefix = REKEY.encode()
-        known.update(zip(new, (d.decode() for d in data), strict=True))
-        return known
+        return dict(zip(distinct, (d.decode() for d in data), strict=True))
 
 
 def _hmac_hex(inner_pad, outer_pad, prefix: bytes, values: list[bytes]) -> list[bytes]:
@@ -141,8 +137,7 @@ def _tokenise_namespace(
     distinct = pl.concat([keys[c] for c in columns]).drop_nulls().unique()
     tokens = keyed_.tokens(namespace, distinct.to_list())
     table = pl.DataFrame(
-        {"v": distinct, "t": [tokens[v] for v in distinct.to_list()]},
-        schema={"v": pl.String, "t": pl.String},
+        {"v": distinct, "t": list(tokens.values())}, schema={"v": pl.String, "t": pl.String}
     )
     return [
         keys[c]
@@ -155,15 +150,24 @@ def _tokenise_namespace(
 
 
 def _form_tokens(
-    values: pl.Series, keyed_: _Keyed, namespace: str, forms: Callable[[str], list[str]]
-) -> pl.Series:
-    """Each distinct value -> its `forms`, keyed, sorted, space-joined: two values share a
-    token when one accident (a typo, one date field) separates them. A form shared by several
-    values (MARTIN and MARTINE both give MARTIN) is hashed once."""
-    by_value = {v: set(forms(v)) for v in values.drop_nulls().unique().to_list()}
+    keys: pl.DataFrame,
+    columns: dict[str, str],
+    keyed_: _Keyed,
+    namespace: str,
+    forms: Callable[[str], list[str]],
+) -> list[pl.Series]:
+    """Each distinct value of the key columns (`columns`: token column -> key column) -> its
+    `forms`, keyed, sorted, space-joined: two values share a token when one accident (a typo,
+    one date field) separates them. A form of several values (MARTIN and MARTINE both give
+    MARTIN; a last name typed as a first name) is hashed once."""
+    distinct = pl.concat([keys[c] for c in columns.values()]).drop_nulls().unique().to_list()
+    by_value = {v: set(forms(v)) for v in distinct}
     tokens = keyed_.tokens(namespace, (f for fs in by_value.values() for f in fs))
     table = {v: " ".join(sorted({tokens[f] for f in fs})) for v, fs in by_value.items()}
-    return values.replace_strict(table, default=None, return_dtype=pl.String)
+    return [
+        keys[key].replace_strict(table, default=None, return_dtype=pl.String).alias(column)
+        for column, key in columns.items()
+    ]
 
 
 def _date_fields_but_one(iso: str) -> list[str]:
@@ -271,9 +275,10 @@ def tokenise(df: pl.DataFrame, key: bytes) -> pl.DataFrame:
         for namespace, columns in by_namespace.items()
         for s in _tokenise_namespace(keys, columns, keyed_, namespace)
     }
-    for column, name in (("tok_last_typo", "tok_last"), ("tok_first_typo", "tok_first")):
-        series[column] = _form_tokens(keys[name], keyed_, "typo", nm.one_typo_away).alias(column)
-    series["tok_dob_near"] = _form_tokens(
-        keys["tok_dob"], keyed_, "dobnear", _date_fields_but_one
-    ).alias("tok_dob_near")
+    typos = {"tok_last_typo": "tok_last", "tok_first_typo": "tok_first"}
+    for s in [
+        *_form_tokens(keys, typos, keyed_, "typo", nm.one_typo_away),
+        *_form_tokens(keys, {"tok_dob_near": "tok_dob"}, keyed_, "dobnear", _date_fields_but_one),
+    ]:
+        series[s.name] = s
     return pl.DataFrame([series[c] for c in TOKEN_COLUMNS])

@@ -96,9 +96,20 @@ def decode(raw: bytes) -> str:
         return raw.decode("cp1252", errors="replace")
 
 
+def _head(text: str) -> str:
+    """The text up to its HEADER_SEARCH_ROWS-th line feed: all of its first lines, whatever
+    else splits lines, without splitting a whole large export."""
+    end = -1
+    for _ in range(HEADER_SEARCH_ROWS):
+        end = text.find("\n", end + 1)
+        if end < 0:
+            return text
+    return text[:end]
+
+
 def sniff_delimiter(text: str) -> str:
     """The delimiter that splits the first lines most consistently (';', tab, ',' or '|')."""
-    lines = [line for line in text.splitlines()[:HEADER_SEARCH_ROWS] if line.strip()]
+    lines = [line for line in _head(text).splitlines()[:HEADER_SEARCH_ROWS] if line.strip()]
     best, best_score = ";", -1
     for delim in DELIMITERS:
         counts = [line.count(delim) for line in lines]
@@ -134,32 +145,41 @@ def _csv_grid(path: Path) -> tuple[pl.DataFrame, list[int], FileRejected | None]
 
 
 # what only the csv module reads right: quotes (a quoted field may hold a delimiter or a line
-# break), a NUL, a lone carriage return, the separators Python strips as spaces and Polars not
-_NOT_PLAIN = re.compile(r'["\x00\x1c-\x1f]|\r(?!\n)')
+# break), a NUL, the separators Python strips as spaces and Polars not; and a lone carriage return
+_NOT_PLAIN = '"\x00\x1c\x1d\x1e\x1f'
+
+
+def _needs_csv_module(text: str) -> bool:
+    """`str.count` and `in` are C scans: a regex over a large export would cost more than
+    splitting it."""
+    return any(c in text for c in _NOT_PLAIN) or text.count("\r") != text.count("\r\n")
 
 
 def _plain_grid(text: str, delimiter: str) -> tuple[pl.DataFrame, list[int], list[int]] | None:
     """The cells of a CSV without quotes (one record a line, split as the csv module splits
     it, in a fraction of its time), each record's line and number of fields; None when the
     file needs the csv module."""
-    if not text or _NOT_PLAIN.search(text):
+    if not text or _needs_csv_module(text):
         return None
-    lines = pl.DataFrame(
-        {"line": text.removesuffix("\n").split("\n")}, schema={"line": pl.String}
-    ).select(pl.col("line").str.strip_suffix("\r"))
+    lines = pl.DataFrame({"line": [text.removesuffix("\n")]}, schema={"line": pl.String}).select(
+        pl.col("line").str.split("\n").explode().str.strip_suffix("\r")
+    )
     if lines["line"].str.len_chars().max() > csv.field_size_limit():
         return None  # the csv module says which line is too long
-    fields = lines.select(
-        pl.when(pl.col("line") != "").then(pl.col("line").str.split(delimiter)).alias("f")
-    )  # an empty line is a record without fields
-    widths = fields["f"].list.len().fill_null(0)
-    cell = pl.col("f").list.get
-    grid = fields.select(
-        pl.when(cell(j, null_on_oob=True).str.strip_chars() != "")
-        .then(cell(j, null_on_oob=True))
-        .alias(f"c{j}")
-        for j in range(int(widths.max()))
+    line = pl.col("line")
+    # an empty line is a record without fields
+    widths = lines.select(
+        pl.when(line != "").then(line.str.count_matches(delimiter, literal=True) + 1).fill_null(0)
+    ).to_series()
+    width = int(widths.max())
+    if width == 0:
+        return pl.DataFrame(), list(range(1, lines.height + 1)), widths.to_list()
+    cells = lines.select(
+        line.str.split_exact(delimiter, width - 1)
+        .struct.rename_fields([f"c{j}" for j in range(width)])
+        .struct.unnest()
     )
+    grid = cells.select(pl.when(pl.all().str.strip_chars() != "").then(pl.all()).name.keep())
     return grid, list(range(1, lines.height + 1)), widths.to_list()
 
 

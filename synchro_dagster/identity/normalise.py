@@ -8,6 +8,8 @@ code suited to French names so that the common misspellings meet.
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
 from anyascii import anyascii
 
@@ -67,7 +69,6 @@ _PHONETIC_REWRITES = (
     ("AM", "AN"),
     ("H", ""),
 )
-_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def _ascii(values: pl.Series) -> pl.Series:
@@ -108,20 +109,35 @@ def first_part(cleaned: pl.Expr) -> pl.Expr:
 
 
 def phonetic(compacted: pl.Expr) -> pl.Expr:
-    """A French phonetic key: LEFEBVRE/LEFEVRE, MOHAMMED/MOHAMED, KEVIN/QUEVIN meet."""
+    """A French phonetic key: LEFEBVRE/LEFEVRE, MOHAMMED/MOHAMED, KEVIN/QUEVIN meet. Python per
+    value (some sixty string replacements each, in C: several times faster than as many Polars
+    passes): apply it to distinct spellings."""
+    return compacted.map_batches(
+        lambda values: pl.Series([None if v is None else phonetic_code(v) for v in values]),
+        return_dtype=pl.String,
+    )
+
+
+_HEARD_AS_E = re.compile(r"(?:ER|EZ|ET)\Z")  # silent endings: -ER/-EZ/-ET sound E...
+_NOT_HEARD = re.compile(r"[ESTDX]+\Z")  # ... and a final E, S, T, D or X is not heard
+
+
+def phonetic_code(compacted: str) -> str:
+    """`phonetic` of one value."""
     out = _single_letters(compacted)  # MOHAMMED and MOHAMED must reach the rewrites alike
     for before, after in _PHONETIC_REWRITES:
-        out = out.str.replace_all(before, after, literal=True)
+        out = out.replace(before, after)
     out = _single_letters(out)
-    # silent endings: -ER/-EZ/-ET sound E; a final E, S, T, D or X is not heard
-    out = out.str.replace(r"(ER|EZ|ET)$", "E").str.replace(r"[ESTDX]+$", "")
-    return pl.when(out.str.len_chars() > 0).then(out).otherwise(compacted)
+    out = _NOT_HEARD.sub("", _HEARD_AS_E.sub("E", out, count=1), count=1)
+    return out or compacted
 
 
-def _single_letters(expr: pl.Expr) -> pl.Expr:
-    for letter in _LETTERS:
-        expr = expr.str.replace_all(letter + letter, letter, literal=True)
-    return expr
+# a letter typed twice, once (AAA -> AA, as 26 replacements in turn would leave it)
+_DOUBLED = re.compile(r"([A-Z])\1")
+
+
+def _single_letters(text: str) -> str:
+    return _DOUBLED.sub(r"\1", text)
 
 
 def one_typo_away(compacted: str) -> list[str]:

@@ -303,12 +303,15 @@ def _refuse_month_first_dates(path: Path, frame: pl.DataFrame, titles: dict[str,
     for name in DATE_FIELDS:
         if name not in frame.columns:
             continue
-        parts = frame.get_column(name).str.extract_groups(r"^\s*(\d{1,2})/(\d{1,2})/\d{2,4}\b")
-        first = parts.struct.field("1").cast(pl.Int64, strict=False).drop_nulls()
-        second = parts.struct.field("2").cast(pl.Int64, strict=False).drop_nulls()
-        past_twelve = int((second > 12).sum())
+        # each distinct date once, counted as many times as rows carry it
+        dates = frame.get_column(name).value_counts(name="rows")
+        parts = dates.select(
+            pl.col(name).str.extract_groups(r"^\s*(\d{1,2})/(\d{1,2})/\d{2,4}\b"), "rows"
+        ).unnest(name)
+        past_twelve = int(parts.filter(pl.col("2").cast(pl.Int64, strict=False) > 12)["rows"].sum())
+        first_past = int(parts.filter(pl.col("1").cast(pl.Int64, strict=False) > 12)["rows"].sum())
         # a few broken dates (31/02) aside, the first number never passes 12
-        if past_twelve >= PERIOD_MIN_ROWS and (first > 12).sum() * 10 <= past_twelve:
+        if past_twelve >= PERIOD_MIN_ROWS and first_past * 10 <= past_twelve:
             raise FileRejected(
                 path,
                 "month_first_dates",

@@ -54,14 +54,15 @@ class TerritoryRunLauncher(CeleryRunLauncher):
 
 @dataclass(frozen=True)
 class Territory:
-    """One territory of a shared instance: its name, its data directory and key file on the
-    machine `host` that runs its code server (on `port`) and its workers."""
+    """One territory of a shared instance: its name and its data directory on the machine
+    `host` that runs its code server (on `port`) and its workers. Its key is its data
+    directory's `secrets/pseudonymisation.key` unless its .env names another file
+    (SYNCHRO_PSEUDONYMISATION_KEY_FILE)."""
 
     name: str
     data_dir: Path
     host: str
     port: int
-    key_file: Path | None = None  # default: DATA_DIR/secrets/pseudonymisation.key
 
     @property
     def location(self) -> str:
@@ -69,14 +70,11 @@ class Territory:
 
     def environment(self, instance_home: Path) -> dict[str, str]:
         """What its code server and its workers run with (and nothing of another territory)."""
-        env = {
+        return {
             "DAGSTER_HOME": str(instance_home),
             "SYNCHRO_TERRITORY": self.name,
             "SYNCHRO_DATA_DIR": str(self.data_dir),
         }
-        if self.key_file:
-            env["SYNCHRO_PSEUDONYMISATION_KEY_FILE"] = str(self.key_file)
-        return env
 
     def code_server(self) -> list[str]:
         return [
@@ -94,7 +92,7 @@ class Territory:
 
 
 CENTRAL = (
-    "dagster-webserver -w workspace.yaml -h 0.0.0.0 -p 3000",
+    "dagster-webserver -w workspace.yaml -h 127.0.0.1 -p 3000  # behind the proxy (README)",
     "dagster-daemon run -w workspace.yaml",
 )
 

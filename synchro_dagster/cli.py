@@ -223,6 +223,9 @@ def parser() -> argparse.ArgumentParser:
     )
     td.add_argument("--dir", type=Path, required=True, help="a new folder to work in")
     td.add_argument("--households", type=_positive, default=100)
+    td.add_argument(
+        "--keep", action="store_true", help="leave everything running, the UI open, until Ctrl-C"
+    )
 
     h = sub.add_parser("prepare-home", help="create the Dagster instance folder for DIR")
     h.add_argument("--data-dir", type=Path, default=Path("data"))
@@ -695,7 +698,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "territories":
         from synchro_dagster.territories import demo as territories_demo
 
-        return territories_demo(args.dir, args.households)
+        return territories_demo(args.dir, args.households, args.keep)
     if args.command == "prepare-home":
         print(prepare_dagster_home(args.data_dir))
         return 0

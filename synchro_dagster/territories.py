@@ -9,11 +9,15 @@ webserver, the daemon, PostgreSQL and Redis hold no key and no person-level data
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 from importlib.resources import files
@@ -207,9 +211,10 @@ def executed_by(instance: dg.DagsterInstance, run_id: str, workers: dict[int, st
     return next((workers[p] for p in _ancestors(found[0]) if p in workers), "?") if found else "?"
 
 
-def demo(folder: Path, households: int) -> int:
+def demo(folder: Path, households: int, keep: bool = False) -> int:
     """Two territories on a local PostgreSQL and Redis, two Celery workers; prints each run,
-    where it ran and how it ended."""
+    where it ran and how it ended, and what the UI shows; with `keep`, leaves everything
+    running until Ctrl-C."""
     from synchro_dagster.localservers import free_port, postgres, redis
     from synchro_dagster.settings import create_demo_key, save_months
     from synchro_dagster.synthetic import generate
@@ -242,8 +247,8 @@ def demo(folder: Path, households: int) -> int:
                 stderr=subprocess.STDOUT,
                 text=True,
             )
-            for t in territories
-        ]  # fmt: skip, both at once: each holds its own data directory
+            for t in territories  # both at once: each holds its own data directory
+        ]
         for t, done in zip(territories, first, strict=True):
             said = done.communicate()[0]
             print(f"{t.name}: {DEMO_MONTH:%Y-%m} run by `synchro run` (exit {done.returncode})")
@@ -266,12 +271,51 @@ def demo(folder: Path, households: int) -> int:
                 workers[worker.pid] = f"worker {t.name} (queue {t.location}, pid {worker.pid})"
             daemon = ["dagster-daemon", "run", "-w", str(home / "workspace.yaml")]
             processes.append(_start(daemon, shared, folder / "daemon.log"))
-            print("2 code servers, 2 Celery workers and the daemon started.")
+            port = free_port()
+            ui = ["dagster-webserver", "-w", str(home / "workspace.yaml"), "-h", "127.0.0.1"]
+            processes.append(_start([*ui, "-p", str(port)], shared, folder / "webserver.log"))
+            print("2 code servers, 2 Celery workers, the daemon and the webserver started.")
             found = _wait_for_runs(home, shared, territories, workers)
+            print(ui_runs(f"http://127.0.0.1:{port}"))
+            if keep:
+                print(f"The UI: http://127.0.0.1:{port} (Ctrl-C to stop everything)")
+                with contextlib.suppress(KeyboardInterrupt):
+                    signal.pause()
         finally:
             _stop(processes)
     print(f"\nDone in {time.perf_counter() - t0:.0f} s. Logs: {folder}/*.log")
     return 0 if found == EXPECTED else 1
+
+
+RUNS_QUERY = """{ runsOrError { ... on Runs { results {
+    jobName status repositoryOrigin { repositoryLocationName } } } } }"""
+
+
+def ui_runs(url: str, timeout: float = 120) -> str:
+    """What the webserver at `url` shows on its Runs page, code location by code location."""
+    request = urllib.request.Request(
+        f"{url}/graphql",
+        data=json.dumps({"query": RUNS_QUERY}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                runs = json.load(answer)["data"]["runsOrError"]["results"]
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                return f"The UI at {url} did not answer in {timeout:.0f} s (webserver.log)."
+            time.sleep(1)
+    counts = Counter((r["repositoryOrigin"]["repositoryLocationName"], r["status"]) for r in runs)
+    lines = [f"The UI ({url}, Runs page), per code location:"]
+    for location in sorted({loc for loc, _ in counts}):
+        shown = ", ".join(
+            f"{n} {status}" for (loc, status), n in sorted(counts.items()) if loc == location
+        )
+        lines.append(f"  {location}: {shown}")
+    return "\n".join(lines)
 
 
 def _wait_for_runs(home: Path, env: dict[str, str], territories, workers) -> dict:

@@ -196,18 +196,13 @@ def link_frame(records: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _register(
-    conn: duckdb.DuckDBPyConnection, records: pl.DataFrame, new: set[int] | None = None
-) -> tuple[DuckDBAPI, object]:
-    frame = link_frame(records)
-    if new is not None:
-        ids = pl.Series(sorted(new), dtype=records.schema["record_id"]).implode()
-        frame = frame.with_columns(pl.col("record_id").is_in(ids).alias("is_new"))
-    conn.register("_link_input", frame)
-    conn.execute("CREATE OR REPLACE TABLE link_input AS SELECT * FROM _link_input")
+def _register(api: DuckDBAPI, records: pl.DataFrame, name: str = "link_input"):
+    """`records` as DuckDB table `name` of `api`'s connection, and Splink's handle on it."""
+    conn = api.duckdb_con
+    conn.register("_link_input", link_frame(records))
+    conn.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _link_input")
     conn.unregister("_link_input")
-    api = DuckDBAPI(connection=conn)
-    return api, api.register("link_input")
+    return api.register(name)
 
 
 MIN_TRAINING_PAIRS = 1_000  # fewer pairs than this in a training block say nothing reliable
@@ -233,8 +228,7 @@ def _fit(records: pl.DataFrame, start: dict | SettingsCreator) -> dict:
     noise; `_date_training_block`: the dates' noise). A comparison a block fixes keeps the
     values the other block or `start` gave it."""
     with duckdb.connect() as conn:
-        _, sdf = _register(conn, records)
-        linker = Linker(sdf, start, log_level=logging.WARNING)
+        linker = Linker(_register(DuckDBAPI(conn), records), start, log_level=logging.WARNING)
         linker.training.estimate_probability_two_random_records_match(
             [block_on("tok_name", "tok_dob")], recall=0.7
         )
@@ -335,31 +329,59 @@ def _without_term_frequencies(model: dict) -> dict:
     return model
 
 
+TF_COLUMNS = ("tok_last", "tok_first")  # the comparisons adjusted for term frequencies
+
+
+def _register_frequencies(api: DuckDBAPI, linker: Linker, records: pl.DataFrame) -> None:
+    """Name frequencies measured on `records`, as Splink measures them on its input (count over
+    non-null count), for a linkage whose input is only part of them."""
+    for column in TF_COLUMNS:
+        frequency = records.select(
+            pl.col(column).drop_nulls().value_counts(name="n").struct.unnest()
+        ).select(column, (pl.col("n") / pl.col("n").sum()).cast(pl.Float64).alias(f"tf_{column}"))
+        api.duckdb_con.register("_tf", frequency)
+        api.duckdb_con.execute(f"CREATE OR REPLACE TABLE tf_{column} AS SELECT * FROM _tf")
+        api.duckdb_con.unregister("_tf")
+        linker.table_management.register_term_frequency_lookup(api.register(f"tf_{column}"), column)
+
+
 def scored_pairs(
     records: pl.DataFrame,
     model: dict | None = None,
     threshold: float = MATCH_THRESHOLD,
-    only_involving: set[int] | None = None,
+    known: pl.DataFrame | None = None,
+    frequencies: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """Pairs above the threshold: a, b (record ids), w (match weight), both_dated, dates_agree.
+    """Pairs above the threshold: a < b (record ids), w (match weight), both_dated, dates_agree.
 
-    `only_involving` scores only the pairs touching those records (a month linked to its
-    history: the history's pairs among themselves are not scored again; name frequencies are
-    still those of all the records).
+    Without `known`: the pairs among `records`. With `known` (a month linked to its history:
+    one record of each spelling of each known person), the pairs among `records` and between
+    them and `known`, never the pairs among `known` (a link-only join of the month against the
+    month and the history, so that the work grows with the month, not with the history).
+    Name frequencies are those of `frequencies` (default: all the records given): the whole
+    history, not only the part that is scored.
     """
-    model = model or load_model()
-    if records.height < TF_MIN_RECORDS:
+    model = json.loads(json.dumps(model or load_model()))  # the caller's model stays as it was
+    everything = records if known is None else pl.concat([records, known], how="vertical")
+    measured = everything if frequencies is None else frequencies
+    if measured.height < TF_MIN_RECORDS:
         model = _without_term_frequencies(model)
-    if only_involving is not None:
-        model = json.loads(json.dumps(model))  # the caller's model stays as it was
-        for rule in model["blocking_rules_to_generate_predictions"]:
-            rule["blocking_rule"] = f"({rule['blocking_rule']}) AND (l.is_new OR r.is_new)"
     with duckdb.connect() as conn:
-        _, sdf = _register(conn, records, only_involving)
-        linker = Linker(sdf, model, log_level=logging.WARNING)
+        api = DuckDBAPI(connection=conn)
+        if known is None:
+            linker = Linker(_register(api, records), model, log_level=logging.WARNING)
+        else:
+            model["link_type"] = "link_only"
+            month = _register(api, records, "link_month")
+            against = _register(api, everything, "link_against")
+            linker = Linker([month, against], model, log_level=logging.WARNING)
+        if frequencies is not None:
+            _register_frequencies(api, linker, frequencies)
         pairs = linker.inference.predict(threshold_match_probability=threshold)
+        lookup = "link_input" if known is None else "link_against"
         edges = conn.sql(f"""
-            SELECT p.record_id_l AS a, p.record_id_r AS b, p.match_weight AS w,
+            SELECT least(l.record_id, r.record_id) AS a, greatest(l.record_id, r.record_id) AS b,
+                   max(p.match_weight) AS w,
                    l.tok_birth_year IS NOT NULL AND r.tok_birth_year IS NOT NULL AS both_dated,
                    coalesce(CASE WHEN l.tok_dob IS NOT NULL AND r.tok_dob IS NOT NULL
                         THEN l.tok_dob = r.tok_dob OR l.tok_dob = r.tok_dob_swapped
@@ -367,8 +389,10 @@ def scored_pairs(
                              OR {_one_typo("l.tok_dob_near", "r.tok_dob_near")}
                         ELSE l.tok_birth_year = r.tok_birth_year END, false) AS dates_agree
             FROM {pairs.physical_name} p
-            JOIN link_input l ON l.record_id = p.record_id_l
-            JOIN link_input r ON r.record_id = p.record_id_r
+            JOIN {lookup} l ON l.record_id = p.record_id_l
+            JOIN {lookup} r ON r.record_id = p.record_id_r
+            WHERE p.record_id_l <> p.record_id_r
+            GROUP BY ALL
         """).pl()
     return edges
 
@@ -473,9 +497,9 @@ class Markers:
         )
 
 
-def markers(records: pl.DataFrame) -> dict[int, Markers]:
-    """record_id -> its markers, for the records that have any. Listings need the records'
-    `source` and `month`."""
+def markers(records: pl.DataFrame, by: str = "record_id") -> dict[int, Markers]:
+    """`by` (default: record_id) -> the markers of its records, for those that have any.
+    Listings need the records' `source` and `month`."""
     listed = pl.lit(None, pl.String).alias("listing")
     if {"source", "month"} <= set(records.columns):
         listed = (
@@ -484,16 +508,22 @@ def markers(records: pl.DataFrame) -> dict[int, Markers]:
             .alias("listing")
         )
     rows = records.select(
-        "record_id", "tok_dob", "tok_dob_swapped", "tok_dob_near", "tok_birth_year", listed
+        by,
+        pl.concat_list("tok_dob", "tok_dob_swapped").alias("dates"),
+        pl.col("tok_dob_near").str.split(" ").list.eval(pl.element().filter(pl.element() != ""))
+        .alias("near"),
+        "tok_birth_year",
+        listed,
     ).filter(pl.col("tok_birth_year").is_not_null() | pl.col("listing").is_not_null())
+    grouped = rows.group_by(by).agg(
+        pl.col("dates").list.explode(keep_nulls=False, empty_as_null=False).drop_nulls().unique(),
+        pl.col("near").list.explode(keep_nulls=False, empty_as_null=False).drop_nulls().unique(),
+        pl.col("tok_birth_year").drop_nulls().unique(),
+        pl.col("listing").drop_nulls().unique(),
+    )
     return {
-        rid: Markers(
-            frozenset(t for t in (dob, swapped) if t),
-            frozenset(near.split(" ") if near else ()),
-            frozenset(t for t in (year,) if t),
-            frozenset(t for t in (listing,) if t),
-        )
-        for rid, dob, swapped, near, year, listing in rows.iter_rows()
+        key: Markers(frozenset(dates), frozenset(near), frozenset(years), frozenset(listings))
+        for key, dates, near, years, listings in grouped.iter_rows()
     }
 
 

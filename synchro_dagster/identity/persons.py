@@ -111,6 +111,14 @@ def staged_records(conn: duckdb.DuckDBPyConnection, until: date) -> pl.DataFrame
     ).pl()
 
 
+def spellings(history: pl.DataFrame) -> pl.DataFrame:
+    """One record (the first) of each distinct spelling of each node: what a month is scored
+    against. A person seen every month by the same partners, typed the same way, is one
+    record here, however long the history (its other records score exactly as this one)."""
+    profile = ["node", *(c for c in LINK_COLUMNS if c != "record_id")]
+    return history.sort("record_id").unique(subset=profile, keep="first", maintain_order=True)
+
+
 def link_month(
     conn: duckdb.DuckDBPyConnection, month: date, retention_months: int = 24
 ) -> MonthIdentity:
@@ -122,7 +130,7 @@ def link_month(
     records = staged_records(conn, month).join(
         forgotten.select("record_key"), on="record_key", how="anti"
     )
-    known = conn.sql(
+    linked = conn.sql(
         "SELECT record_key, arg_max(person_id, month) AS person_id, max(month) AS seen "
         "FROM identity.person_links WHERE month < ? GROUP BY record_key",
         params=[month],
@@ -134,32 +142,32 @@ def link_month(
         ).fetchall()
     )
     # a merge of a merge: follow the chain to today's id
-    known = known.with_columns(aliases.resolved(known, "person_id", "seen")).drop("seen")
-    records = records.join(known, on="record_key", how="left").filter(
+    linked = linked.with_columns(aliases.resolved(linked, "person_id", "seen")).drop("seen")
+    records = records.join(linked, on="record_key", how="left").filter(
         pl.col("person_id").is_not_null()  # a record never linked counts from its own month
         | (pl.col("month") >= months_before(month, retention_months))
     )
-    new = records.filter(pl.col("month") == month)
     model, estimated, model_from = territory_model(conn, records, month)
-    edges = scored_pairs(
-        records, model, WEAK_THRESHOLD, only_involving=set(new["record_id"].to_list())
-    )
-    edges, always = _apply_corrections(conn, records, edges)
-
-    # components: a known person is one node (its records are already together), holding the
-    # markers of all its records
-    node_of: dict[int, int] = {}  # record_id -> node
+    # a known person is one node (its records are already together), holding the markers of
+    # all its records; the month is scored against one record of each of its spellings
     offset = 1 + int(records["record_id"].max() or 0)
-    for rid, pid in records.select("record_id", "person_id").iter_rows():
-        node_of[rid] = offset + pid if pid is not None else rid
-    marks = markers(records)
-    node_marks: dict[int, Markers] = {}
-    for rid, mark in marks.items():
-        node = node_of[rid]
-        node_marks[node] = node_marks.get(node, Markers()) | mark
-    last_seen: dict[int, date] = {}  # node -> the month of its latest record
-    for rid, seen in records.select("record_id", "month").iter_rows():
-        last_seen[node_of[rid]] = max(seen, last_seen.get(node_of[rid], seen))
+    records = records.with_columns(
+        pl.when(pl.col("person_id").is_not_null())
+        .then(offset + pl.col("person_id"))
+        .otherwise(pl.col("record_id"))
+        .alias("node")
+    )
+    new = records.filter(pl.col("month") == month)
+    known = spellings(records.filter(pl.col("month") < month))
+    edges = scored_pairs(new, model, WEAK_THRESHOLD, known=known, frequencies=records)
+    scored = pl.concat([new, known], how="vertical")
+    edges, always = _apply_corrections(conn, scored, edges)
+    node_of: dict[int, int] = dict(scored.select("record_id", "node").iter_rows())
+    touched = records.join(scored.select("node").unique(), on="node", how="semi")
+    node_marks = markers(touched, by="node")
+    last_seen: dict[int, date] = dict(  # node -> the month of its latest record
+        touched.group_by("node").agg(pl.col("month").max()).iter_rows()
+    )
     pairs, weak = split_by_strength(edges)
     previous = _previous_households(conn, month, forgotten)
     companions = _companions(records, month)

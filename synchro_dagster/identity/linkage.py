@@ -510,7 +510,9 @@ def markers(records: pl.DataFrame, by: str = "record_id") -> dict[int, Markers]:
     rows = records.select(
         by,
         pl.concat_list("tok_dob", "tok_dob_swapped").alias("dates"),
-        pl.col("tok_dob_near").str.split(" ").list.eval(pl.element().filter(pl.element() != ""))
+        pl.col("tok_dob_near")
+        .str.split(" ")
+        .list.eval(pl.element().filter(pl.element() != ""))
         .alias("near"),
         "tok_birth_year",
         listed,

@@ -27,7 +27,6 @@ from synchro_dagster.identity.linkage import (
     WEAK_THRESHOLD,
     Components,
     Estimate,
-    Markers,
     ambiguous,
     estimate,
     load_model,

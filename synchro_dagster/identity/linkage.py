@@ -332,17 +332,33 @@ def _without_term_frequencies(model: dict) -> dict:
 TF_COLUMNS = ("tok_last", "tok_first")  # the comparisons adjusted for term frequencies
 
 
-def _register_frequencies(api: DuckDBAPI, linker: Linker, records: pl.DataFrame) -> None:
-    """Name frequencies measured on `records`, as Splink measures them on its input (count over
-    non-null count), for a linkage whose input is only part of them."""
-    for column in TF_COLUMNS:
-        frequency = records.select(
-            pl.col(column).drop_nulls().value_counts(name="n").struct.unnest()
-        ).select(column, (pl.col("n") / pl.col("n").sum()).cast(pl.Float64).alias(f"tf_{column}"))
-        api.duckdb_con.register("_tf", frequency)
-        api.duckdb_con.execute(f"CREATE OR REPLACE TABLE tf_{column} AS SELECT * FROM _tf")
-        api.duckdb_con.unregister("_tf")
-        linker.table_management.register_term_frequency_lookup(api.register(f"tf_{column}"), column)
+@dataclass(frozen=True)
+class Frequencies:
+    """How often each name occurs (`TF_COLUMNS`: value, n) among `records` records: what term
+    frequency adjustments read, when only part of those records is scored."""
+
+    records: int
+    counts: dict[str, pl.DataFrame]
+
+    @classmethod
+    def of(cls, records: pl.DataFrame) -> Frequencies:
+        return cls(
+            records.height,
+            {c: records.group_by(c).len("n").drop_nulls(c) for c in TF_COLUMNS},
+        )
+
+    def register(self, api: DuckDBAPI, linker: Linker) -> None:
+        """As Splink measures them on its input (count over non-null count)."""
+        for column, counts in self.counts.items():
+            table = counts.select(
+                column, (pl.col("n") / pl.col("n").sum()).cast(pl.Float64).alias(f"tf_{column}")
+            )
+            api.duckdb_con.register("_tf", table)
+            api.duckdb_con.execute(f"CREATE OR REPLACE TABLE tf_{column} AS SELECT * FROM _tf")
+            api.duckdb_con.unregister("_tf")
+            linker.table_management.register_term_frequency_lookup(
+                api.register(f"tf_{column}"), column
+            )
 
 
 def scored_pairs(
@@ -350,7 +366,7 @@ def scored_pairs(
     model: dict | None = None,
     threshold: float = MATCH_THRESHOLD,
     known: pl.DataFrame | None = None,
-    frequencies: pl.DataFrame | None = None,
+    frequencies: Frequencies | None = None,
 ) -> pl.DataFrame:
     """Pairs above the threshold: a < b (record ids), w (match weight), both_dated, dates_agree.
 
@@ -358,13 +374,13 @@ def scored_pairs(
     one record of each spelling of each known person), the pairs among `records` and between
     them and `known`, never the pairs among `known` (a link-only join of the month against the
     month and the history, so that the work grows with the month, not with the history).
-    Name frequencies are those of `frequencies` (default: all the records given): the whole
-    history, not only the part that is scored.
+    Name frequencies are `frequencies` (default: those of the records given): the whole
+    history's, not only those of the part that is scored.
     """
     model = json.loads(json.dumps(model or load_model()))  # the caller's model stays as it was
     everything = records if known is None else pl.concat([records, known], how="vertical")
-    measured = everything if frequencies is None else frequencies
-    if measured.height < TF_MIN_RECORDS:
+    frequencies = frequencies or Frequencies.of(everything)
+    if frequencies.records < TF_MIN_RECORDS:
         model = _without_term_frequencies(model)
     with duckdb.connect() as conn:
         api = DuckDBAPI(connection=conn)
@@ -375,8 +391,7 @@ def scored_pairs(
             month = _register(api, records, "link_month")
             against = _register(api, everything, "link_against")
             linker = Linker([month, against], model, log_level=logging.WARNING)
-        if frequencies is not None:
-            _register_frequencies(api, linker, frequencies)
+        frequencies.register(api, linker)
         pairs = linker.inference.predict(threshold_match_probability=threshold)
         lookup = "link_input" if known is None else "link_against"
         edges = conn.sql(f"""

@@ -24,9 +24,11 @@ from synchro_dagster.identity.aliases import AliasResolver
 from synchro_dagster.identity.horizon import forgotten_links, months_before, without_forgotten
 from synchro_dagster.identity.linkage import (
     LINK_COLUMNS,
+    TF_COLUMNS,
     WEAK_THRESHOLD,
     Components,
     Estimate,
+    Frequencies,
     ambiguous,
     estimate,
     load_model,
@@ -95,27 +97,113 @@ def record_id_sequences(conn: duckdb.DuckDBPyConnection) -> None:
     conn.executemany("INSERT INTO identity.id_sequences VALUES (?, ?)", list(last.items()))
 
 
+PROFILE = tuple(c for c in LINK_COLUMNS if c != "record_id")  # what scoring reads of a record
+HISTORY_COLUMNS = (
+    f"{RECORD_KEY} AS record_key, month, source, {', '.join(PROFILE)}, composition, household_size"
+)
+
+
 def staged_records(conn: duckdb.DuckDBPyConnection, until: date) -> pl.DataFrame:
     """Every staged record up to a month: record_key, month, source, household_token, tokens,
     and the household the source declares (composition, household_size)."""
-    columns = ", ".join(
-        [*(c for c in LINK_COLUMNS if c != "record_id"), "composition", "household_size"]
-    )
-    union, params = warehouse.staged_history(
-        conn, f"{RECORD_KEY} AS record_key, month, source, {columns}", until
-    )
+    union, params = warehouse.staged_history(conn, HISTORY_COLUMNS, until)
     return conn.sql(
         f"SELECT row_number() OVER (ORDER BY month, record_key) AS record_id, * FROM ({union})",
         params=params,
     ).pl()
 
 
-def spellings(history: pl.DataFrame) -> pl.DataFrame:
-    """One record (the first) of each distinct spelling of each node: what a month is scored
-    against. A person seen every month by the same partners, typed the same way, is one
-    record here, however long the history (its other records score exactly as this one)."""
-    profile = ["node", *(c for c in LINK_COLUMNS if c != "record_id")]
-    return history.sort("record_id").unique(subset=profile, keep="first", maintain_order=True)
+class History:
+    """The records a month is linked with, read in the warehouse, never whole in memory: the
+    month's own records, and from the history only what scoring needs (one record of each
+    spelling of each known person, name frequencies, the markers of the persons a pair
+    reaches). `node_key` is a record's known person, or the record itself when it has none."""
+
+    def __init__(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        month: date,
+        linked: pl.DataFrame,  # record_key -> person_id (today's id) of the records linked before
+        forgotten: pl.DataFrame,  # record_key of the forgotten persons' records
+        since: date,  # a record never linked counts from this month
+    ) -> None:
+        self.conn, self.month = conn, month
+        union, params = warehouse.staged_history(conn, HISTORY_COLUMNS, month)
+        conn.register("_linked", linked.select("record_key", "person_id"))
+        conn.register("_forgotten", forgotten.select("record_key"))
+        self.base = (
+            "SELECT s.*, k.person_id, coalesce(CAST(k.person_id AS VARCHAR), s.record_key) "
+            f"AS node_key FROM ({union}) s LEFT JOIN _linked k USING (record_key) "
+            "WHERE NOT EXISTS (SELECT 1 FROM _forgotten f WHERE f.record_key = s.record_key) "
+            "AND (k.person_id IS NOT NULL OR s.month >= ?)"
+        )
+        self.params = [*params, since]
+
+    def close(self) -> None:
+        self.conn.unregister("_linked")
+        self.conn.unregister("_forgotten")
+
+    def sql(self, select: str, params: list | None = None) -> pl.DataFrame:
+        """`select` on the history as `h`."""
+        return self.conn.sql(
+            f"WITH h AS ({self.base}) {select}", params=[*self.params, *(params or [])]
+        ).pl()
+
+    def size(self) -> int:
+        return int(self.sql("SELECT count(*) AS n FROM h")["n"][0])
+
+    def scored(self) -> pl.DataFrame:
+        """The month's records, then one record (the first) of each distinct spelling of each
+        known person: a person seen every month by the same partners, typed the same way, is
+        one record here however long the history (its other records score exactly as this
+        one). record_id follows (month, record_key), as in `staged_records`."""
+        profile = ", ".join(PROFILE)
+        spellings = self.sql(
+            f"SELECT min(strftime(month, '%Y%m') || record_key) AS _order, min(month) AS month, "
+            f"any_value(person_id) AS person_id, node_key, {profile} FROM h WHERE month < ? "
+            f"GROUP BY node_key, {profile}",
+            [self.month],
+        )
+        new = self.sql(
+            "SELECT strftime(month, '%Y%m') || record_key AS _order, * FROM h WHERE month = ?",
+            [self.month],
+        )
+        both = pl.concat([spellings, new], how="diagonal_relaxed").sort("_order")
+        return (
+            both.drop("_order")
+            .with_row_index("record_id", offset=1)
+            .with_columns(pl.col("record_id").cast(pl.Int64))
+        )
+
+    def frequencies(self) -> Frequencies:
+        counts = {
+            column: self.sql(
+                f"SELECT {column}, count(*) AS n FROM h WHERE {column} IS NOT NULL GROUP BY 1"
+            )
+            for column in TF_COLUMNS
+        }
+        return Frequencies(self.size(), counts)
+
+    def of_nodes(self, keys: pl.Series) -> pl.DataFrame:
+        """Every record of these nodes (node_key): what tells persons apart (`markers`) and
+        when each was seen."""
+        self.conn.register("_nodes", keys.unique().to_frame("node_key"))
+        try:
+            return self.sql(
+                "SELECT node_key, month, source, household_token, tok_dob, tok_dob_swapped, "
+                "tok_dob_near, tok_birth_year FROM h SEMI JOIN _nodes USING (node_key)"
+            )
+        finally:
+            self.conn.unregister("_nodes")
+
+    def latest(self, n: int) -> pl.DataFrame:
+        """The latest `n` records (a training sample), with record ids in order."""
+        rows = self.sql(f"SELECT * FROM h ORDER BY month DESC, record_key DESC LIMIT {int(n)}")
+        return (
+            rows.reverse()
+            .with_row_index("record_id", offset=1)
+            .with_columns(pl.col("record_id").cast(pl.Int64))
+        )
 
 
 def link_month(
@@ -126,9 +214,6 @@ def link_month(
     deletes them): a record of theirs now starts a new person."""
     ensure_tables(conn)
     forgotten = forgotten_links(conn, month, retention_months)
-    records = staged_records(conn, month).join(
-        forgotten.select("record_key"), on="record_key", how="anti"
-    )
     linked = conn.sql(
         "SELECT record_key, arg_max(person_id, month) AS person_id, max(month) AS seen "
         "FROM identity.person_links WHERE month < ? GROUP BY record_key",
@@ -142,34 +227,46 @@ def link_month(
     )
     # a merge of a merge: follow the chain to today's id
     linked = linked.with_columns(aliases.resolved(linked, "person_id", "seen")).drop("seen")
-    records = records.join(linked, on="record_key", how="left").filter(
-        pl.col("person_id").is_not_null()  # a record never linked counts from its own month
-        | (pl.col("month") >= months_before(month, retention_months))
-    )
-    model, estimated, model_from = territory_model(conn, records, month)
+    history = History(conn, month, linked, forgotten, months_before(month, retention_months))
+    try:
+        return _link(conn, history, forgotten)
+    finally:
+        history.close()
+
+
+def _link(
+    conn: duckdb.DuckDBPyConnection, history: History, forgotten: pl.DataFrame
+) -> MonthIdentity:
+    month = history.month
+    frequencies = history.frequencies()
+    model, estimated, model_from = territory_model(conn, history, frequencies.records)
     # a known person is one node (its records are already together), holding the markers of
     # all its records; the month is scored against one record of each of its spellings
-    offset = 1 + int(records["record_id"].max() or 0)
-    records = records.with_columns(
+    scored = history.scored()
+    offset = 1 + scored.height
+    scored = scored.with_columns(
         pl.when(pl.col("person_id").is_not_null())
         .then(offset + pl.col("person_id"))
         .otherwise(pl.col("record_id"))
         .alias("node")
     )
-    new = records.filter(pl.col("month") == month)
-    known = spellings(records.filter(pl.col("month") < month))
-    edges = scored_pairs(new, model, WEAK_THRESHOLD, known=known, frequencies=records)
-    scored = pl.concat([new, known], how="vertical")
+    new = scored.filter(pl.col("month") == month)
+    known = scored.filter(pl.col("month") < month)
+    edges = scored_pairs(new, model, WEAK_THRESHOLD, known=known, frequencies=frequencies)
     edges, always = _apply_corrections(conn, scored, edges)
     node_of: dict[int, int] = dict(scored.select("record_id", "node").iter_rows())
-    touched = records.join(scored.select("node").unique(), on="node", how="semi")
-    node_marks = markers(touched, by="node")
+    paired = pl.concat([edges["a"], edges["b"], *(pl.Series([a, b]) for a, b in always)])
+    reached = scored.join(paired.unique().to_frame("record_id"), on="record_id", how="semi")
+    seen = history.of_nodes(reached["node_key"]).join(
+        scored.select("node_key", "node").unique(), on="node_key"
+    )
+    node_marks = markers(seen, by="node")
     last_seen: dict[int, date] = dict(  # node -> the month of its latest record
-        touched.group_by("node").agg(pl.col("month").max()).iter_rows()
+        seen.group_by("node").agg(pl.col("month").max()).iter_rows()
     )
     pairs, weak = split_by_strength(edges)
     previous = _previous_households(conn, month, forgotten)
-    companions = _companions(records, month)
+    companions = _companions(new)
     unsure, edges_left = ambiguous(
         pairs,
         node_of,
@@ -257,9 +354,9 @@ def _previous_households(
     return dict(last.iter_rows())
 
 
-def _companions(records: pl.DataFrame, month: date) -> dict[int, set[int]]:
-    """record -> the other records of this month listed in its partner household."""
-    listed = records.filter(pl.col("month") == month, pl.col("household_token").is_not_null())
+def _companions(records: pl.DataFrame) -> dict[int, set[int]]:
+    """record -> the other records (of the month) listed in its partner household."""
+    listed = records.filter(pl.col("household_token").is_not_null())
     together: dict[str, set[int]] = defaultdict(set)
     for rid, token in listed.select("record_id", "household_token").iter_rows():
         together[token].add(rid)
@@ -339,7 +436,7 @@ def _joined_by_household(
 
 
 def territory_model(
-    conn: duckdb.DuckDBPyConnection, records: pl.DataFrame, month: date
+    conn: duckdb.DuckDBPyConnection, history: History, records: int
 ) -> tuple[dict, Estimate | None, date | None]:
     """The model a month is linked with: the territory's latest accepted estimate (before this
     month), re-estimated now from the shipped model when the records have grown
@@ -348,18 +445,17 @@ def territory_model(
     rows = conn.execute(
         "SELECT month, records, accepted, model FROM identity.models WHERE month < ? "
         "ORDER BY month",
-        [month],
+        [history.month],
     ).fetchall()
     accepted = [(m, json.loads(model)) for m, _, ok, model in rows if ok]
     model_from, model = accepted[-1] if accepted else (None, load_model())
     estimated = None
-    if not rows or records.height >= REESTIMATE_GROWTH * rows[-1][1]:
-        latest = records.sort("record_id").tail(TRAINING_RECORDS_MAX)
-        estimated = estimate(latest, load_model())
+    if not rows or records >= REESTIMATE_GROWTH * rows[-1][1]:
+        estimated = estimate(history.latest(TRAINING_RECORDS_MAX), load_model())
         if estimated is not None:  # growth is judged on the history, not the capped sample
-            estimated = replace(estimated, records=records.height)
+            estimated = replace(estimated, records=records)
         if estimated is not None and estimated.accepted:
-            model_from, model = month, estimated.model
+            model_from, model = history.month, estimated.model
     return model, estimated, model_from
 
 

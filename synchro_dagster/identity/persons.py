@@ -254,6 +254,7 @@ def _link(
     known = scored.filter(pl.col("month") < month)
     edges = scored_pairs(new, model, WEAK_THRESHOLD, known=known, frequencies=frequencies)
     edges, always = _apply_corrections(conn, scored, edges)
+    edges = _heaviest_per_person(edges, scored)
     node_of: dict[int, int] = dict(scored.select("record_id", "node").iter_rows())
     paired = pl.concat([edges["a"], edges["b"], *(pl.Series([a, b]) for a, b in always)])
     reached = scored.join(paired.unique().to_frame("record_id"), on="record_id", how="semi")
@@ -334,6 +335,19 @@ def _link(
     )
     result.churn.update(household_churn)
     return result
+
+
+def _heaviest_per_person(edges: pl.DataFrame, scored: pl.DataFrame) -> pl.DataFrame:
+    """A record of the month paired with several spellings of one known person keeps only its
+    heaviest pair (of those whose dates agree, and of those whose dates do not): every use of
+    the pairs takes a person's best, and each other pair would cost a turn of every loop."""
+    node = scored.select(pl.col("record_id").alias("a"), pl.col("node").alias("_node"))
+    return (
+        edges.join(node, on="a")
+        .sort(["w", "a", "b"], descending=[True, False, False])
+        .unique(["_node", "b", "both_dated", "dates_agree"], keep="first", maintain_order=True)
+        .drop("_node")
+    )
 
 
 def _previous_households(

@@ -1,0 +1,81 @@
+"""A month is scored against one record of each spelling of each known person, never against
+the whole history: the pairs it finds must be those the whole history would give."""
+
+from __future__ import annotations
+
+import random
+from datetime import date
+
+import polars as pl
+from stagekit import identities
+
+from synchro_dagster.identity.linkage import WEAK_THRESHOLD, Frequencies, scored_pairs
+from synchro_dagster.identity.persons import PROFILE
+from synchro_dagster.identity.tokens import tokenise
+
+
+def _records(persons: int, months: int, seed: int) -> pl.DataFrame:
+    """Each person once a month, typed as the month before or, one time in four, with a new
+    typo in the first name; a few namesakes (same names, another birth date)."""
+    rng = random.Random(seed)
+    letters = "ABCDEFGHIJKLMNOPRSTUVZ"
+    people = []
+    for i in range(persons):
+        last = "".join(rng.choice(letters) for _ in range(6))
+        if i % 10 == 9:  # a namesake of the person before
+            last, first = people[-1][0], people[-1][1]
+        else:
+            first = "".join(rng.choice(letters) for _ in range(5))
+        born = date(1950 + rng.randrange(60), 1 + rng.randrange(12), 1 + rng.randrange(28))
+        people.append((last, first, born))
+    rows, person, month = [], [], []
+    for m in range(months):
+        for i, (last, first, born) in enumerate(people):
+            if rng.random() < 0.25:
+                cut = rng.randrange(len(first))
+                first = first[:cut] + rng.choice(letters) + first[cut + 1 :]
+                people[i] = (last, first, born)
+            rows.append((last, first, born, f"H{i}"))
+            person.append(i)
+            month.append(m)
+    tokens = tokenise(identities(rows), b"k" * 32)
+    return tokens.with_columns(
+        pl.Series("record_id", range(1, len(rows) + 1), dtype=pl.Int64),
+        pl.Series("person", person),
+        pl.Series("month", month),
+        pl.lit(None, pl.String).alias("sex"),
+        pl.lit(None, pl.String).alias("age_band"),
+    )
+
+
+def _best(edges: pl.DataFrame, records: pl.DataFrame, new: pl.DataFrame) -> dict:
+    """(record of the month, the other side's person or record of the month) -> best weight."""
+    person = dict(records.select("record_id", "person").iter_rows())
+    month = set(new["record_id"].to_list())
+    best: dict[tuple[int, object], float] = {}
+    for a, b, w in edges.select("a", "b", "w").iter_rows():
+        for r, other in ((a, b), (b, a)):
+            if r in month:
+                key = (r, other if other in month else person[other])
+                best[key] = max(w, best.get(key, w))
+    return best
+
+
+def test_one_record_per_spelling_finds_the_pairs_of_the_whole_history():
+    records = _records(persons=300, months=4, seed=11)  # 1,200 records: name frequencies apply
+    new = records.filter(pl.col("month") == 3)
+    history = records.filter(pl.col("month") < 3)
+    spellings = history.unique(["person", *PROFILE], keep="first", maintain_order=True)
+    assert spellings.height < 0.7 * history.height  # the point: far fewer records scored
+
+    whole = scored_pairs(records, threshold=WEAK_THRESHOLD)
+    month = scored_pairs(
+        new, threshold=WEAK_THRESHOLD, known=spellings, frequencies=Frequencies.of(records)
+    )
+    expected = _best(whole, records, new)
+    found = _best(month, records, new)
+    assert found.keys() == expected.keys()
+    assert max(abs(found[k] - expected[k]) for k in expected) < 1e-9
+    # and none of the history's pairs among themselves were scored again
+    old = set(history["record_id"].to_list())
+    assert not any(a in old and b in old for a, b in month.select("a", "b").iter_rows())

@@ -189,8 +189,10 @@ def settings() -> SettingsCreator:
 
 
 def link_frame(records: pl.DataFrame) -> pl.DataFrame:
-    """What Splink reads: `LINK_COLUMNS`, and the typo forms as lists for exploding blocking."""
-    return records.select(LINK_COLUMNS).with_columns(
+    """What Splink reads: `LINK_COLUMNS` (and `is_new` if there is one), and the typo forms as
+    lists for exploding blocking."""
+    columns = [*LINK_COLUMNS, *(["is_new"] if "is_new" in records.columns else [])]
+    return records.select(columns).with_columns(
         pl.col("tok_first_typo").str.split(" ").alias("first_typo_forms"),
         pl.col("tok_last_typo").str.split(" ").alias("last_typo_forms"),
     )
@@ -387,16 +389,25 @@ def scored_pairs(
         if known is None:
             linker = Linker(_register(api, records), model, log_level=logging.WARNING)
         else:
+            # the month's records are on both sides: each pair among them is scored once
             model["link_type"] = "link_only"
-            month = _register(api, records, "link_month")
-            against = _register(api, everything, "link_against")
-            linker = Linker([month, against], model, log_level=logging.WARNING)
+            for rule in model["blocking_rules_to_generate_predictions"]:
+                rule["blocking_rule"] = (
+                    f"({rule['blocking_rule']}) AND "
+                    "(NOT (l.is_new AND r.is_new) OR l.record_id < r.record_id)"
+                )
+            month = records.with_columns(is_new=pl.lit(True))
+            against = pl.concat([month, known.with_columns(is_new=pl.lit(False))])
+            month = _register(api, month, "link_month")
+            linker = Linker(
+                [month, _register(api, against, "link_against")], model, log_level=logging.WARNING
+            )
         frequencies.register(api, linker)
         pairs = linker.inference.predict(threshold_match_probability=threshold)
         lookup = "link_input" if known is None else "link_against"
         edges = conn.sql(f"""
             SELECT least(l.record_id, r.record_id) AS a, greatest(l.record_id, r.record_id) AS b,
-                   max(p.match_weight) AS w,
+                   p.match_weight AS w,
                    l.tok_birth_year IS NOT NULL AND r.tok_birth_year IS NOT NULL AS both_dated,
                    coalesce(CASE WHEN l.tok_dob IS NOT NULL AND r.tok_dob IS NOT NULL
                         THEN l.tok_dob = r.tok_dob OR l.tok_dob = r.tok_dob_swapped
@@ -406,8 +417,6 @@ def scored_pairs(
             FROM {pairs.physical_name} p
             JOIN {lookup} l ON l.record_id = p.record_id_l
             JOIN {lookup} r ON r.record_id = p.record_id_r
-            WHERE p.record_id_l <> p.record_id_r
-            GROUP BY ALL
         """).pl()
     return edges
 

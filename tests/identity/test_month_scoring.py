@@ -76,6 +76,8 @@ def test_one_record_per_spelling_finds_the_pairs_of_the_whole_history():
     found = _best(month, records, new)
     assert found.keys() == expected.keys()
     assert max(abs(found[k] - expected[k]) for k in expected) < 1e-9
+    # each pair scored once (the month's records are on both sides of the link), none twice
+    assert (month["a"] < month["b"]).all() and month.select("a", "b").is_unique().all()
     # and none of the history's pairs among themselves were scored again
     old = set(history["record_id"].to_list())
     assert not any(a in old and b in old for a, b in month.select("a", "b").iter_rows())

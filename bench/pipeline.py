@@ -405,8 +405,11 @@ def fit(points: list[tuple[float, float, float]]) -> str:
     if len(data) < 2:
         return "too few points"
     columns, names = [np.ones(len(data))], []
-    for values, name in ((data[:, 0], "rows"), (data[:, 1] - data[:, 0], "history/rows")):
-        if np.ptp(values) > 0.05:
+    # a term is fitted where it varies: rows across sizes (x2 at least), history/rows across
+    # months (x1.5); within one size a month's rows barely move and would fit noise
+    terms = ((data[:, 0], "rows", np.log(2)), (data[:, 1] - data[:, 0], "history/rows", 0.4))
+    for values, name, spread in terms:
+        if np.ptp(values) >= spread:
             columns.append(values)
             names.append(name)
     if not names or len(data) <= len(names):

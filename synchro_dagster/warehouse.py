@@ -344,6 +344,50 @@ _TABLES = (
         "join on lineage.files.",
     ),
     Table(
+        "core.kept_evidence",
+        "one row per staged record, of the months before the latest month observed's "
+        "inactivity window, that can still decide a later month's figures (observation/kept.sql)",
+        (
+            _c("month", "DATE", "the record's delivery month"),
+            _c("source", "VARCHAR", "partner source"),
+            _c("file_sha256", "VARCHAR", "delivered file (see lineage.files)"),
+            _c("row_number", "BIGINT", "row as the partner sees it"),
+            _c("person_id", "BIGINT", "person as the delivery month's linkage gave it"),
+            _c("evidence_date", "DATE", "date the record speaks for"),
+            _c("kind", "VARCHAR", "homeless | housed | deceased | left_territory | unknown"),
+            _c("situation", "VARCHAR", "situation it states"),
+            _c("housing_kind", "VARCHAR", "for a housing exit"),
+            _c("situation_rank", "BIGINT", "its source's rank on same-day evidence"),
+            _c("sex", "VARCHAR"),
+            _c("age_band", "VARCHAR"),
+            _c("composition", "VARCHAR"),
+            _c("household_size", "BIGINT"),
+            _c("need_type", "VARCHAR"),
+            _c("need_status", "VARCHAR"),
+            _c("need_since", "DATE"),
+            _c("request_fulfilled", "BOOLEAN"),
+            _c("exit_date", "DATE"),
+            _c("answer", "VARCHAR", "the answer the record reports"),
+            _c("answer_date", "DATE", "when it was given"),
+            _c("until", "DATE", "the rows stand for the months delivered before this one"),
+            _c(
+                "inputs",
+                "VARCHAR",
+                "fingerprint of what they were drawn from (those months' staged rows and links, "
+                "the ids retired, limitations, source ranks): when it changes, drawn again",
+            ),
+        ),
+        subject=("person_id", "file_sha256", "row_number"),
+        by_month=False,
+        meaning="Observation's memory of the months out of the inactivity window: per person, "
+        "the few records that come first in an order a later month takes over a household's "
+        "history (first month seen, latest exit, composition, age band…), so that a month reads "
+        "its window's records and these, not the whole staged history. Written by "
+        "core/household_months, one month more each month; drawn again from staging when its "
+        "inputs change (a month observed again after a re-delivery or a rights request, a "
+        "retention run). No token.",
+    ),
+    Table(
         "privacy.subjects",
         "one row per keyed token of a person under a rights request (rectify, oppose, limit): "
         "every later run applies it; tokens only, never an identity in clear",

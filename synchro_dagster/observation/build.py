@@ -1,12 +1,18 @@
 """One month of observation: household-months, inflows and outflows, provenance.
 
 Plain Python + the SQL files beside it (one per table, each opening with its grain). The
-month is computed from the whole staged history as identity knows it at the end of the month,
-then written to `core.*` by `warehouse.replace_month`.
+month is computed with identity as known at the end of the month, from the records of the
+months of its inactivity window (typed.sql) and, of the months before, only the few per person
+that can still decide a figure (kept.sql: the earliest record, the latest exit, composition,
+age band…). Those are kept in `core.kept_evidence` from one month to the next, one month more
+each month, so that a month's cost follows the households of its window, not the length of
+the history; they are drawn again from staging when what they came from changed. The month is
+written to `core.*` by `warehouse.replace_month`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -22,6 +28,7 @@ from synchro_dagster.sources import all_sources
 
 SQL_DIR = Path(__file__).parent
 CORE_TABLES = ("core.household_months", "core.household_events", "core.provenance")
+KEPT = "core.kept_evidence"
 STAGED_COLUMNS = (
     "source || ':' || file_sha256 || ':' || row_number AS record_key, source, month, "
     "file_sha256, row_number, record_token, sex, age_band, composition, household_size, situation, "
@@ -93,19 +100,121 @@ def compute_month(conn: duckdb.DuckDBPyConnection, window: Window) -> None:
         conn.register("_frame", frame)
         conn.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _frame")
         conn.unregister("_frame")
-    union, staged = warehouse.staged_history(conn, STAGED_COLUMNS, window.month)
-    conn.execute(f"CREATE OR REPLACE TEMP TABLE _staged_history AS {union}", staged)
     params = window.params()
+    union, staged = warehouse.staged_history(conn, STAGED_COLUMNS, window.month)
+    kept_records(conn, union, staged, params["window_first_month"])
+    conn.execute(
+        f"CREATE OR REPLACE TEMP TABLE _staged AS SELECT * FROM ({union}) WHERE month >= ?",
+        [*staged, params["window_first_month"]],
+    )
+    run_sql(conn, sql("typed"), params)
     for name in ("evidence", "household_months", "household_events", "provenance"):
         run_sql(conn, sql(name), params)
         if name == "household_months":  # the events read last month's stored rows
             warehouse.ensure(conn, "core.household_months")
 
 
+def kept_inputs(conn: duckdb.DuckDBPyConnection, before: date) -> dict[date, str]:
+    """Per month delivered before `before`: what its records are, as one text (its staged rows,
+    its links and the sum of their person ids, the ids retired that month, the limitations in
+    force, the source ranks). A month's records changed without the month being observed
+    again (which a re-delivery and a rights request both do) change one of these."""
+    tables = warehouse.existing_tables(conn, "staging")
+    counts = " UNION ALL ".join(
+        f"SELECT month, count(*) AS n FROM {t} WHERE month < $before GROUP BY month" for t in tables
+    )
+    staged = (
+        conn.execute(
+            f"SELECT month, sum(n) FROM ({counts}) GROUP BY month", {"before": before}
+        ).fetchall()
+        if tables
+        else []
+    )
+    per_month = {
+        table: {
+            month: f"{n}/{total}"
+            for month, n, total in conn.execute(
+                f"SELECT month, count(*), sum({column}) FROM identity.{table} WHERE month < ? "
+                "GROUP BY month",
+                [before],
+            ).fetchall()
+        }
+        for table, column in (("person_links", "person_id"), ("person_aliases", "alias_id"))
+    }
+    limits = (
+        conn.execute(
+            "SELECT count(*), sum(request_id) FROM privacy.subjects WHERE action = 'limit'"
+        ).fetchall()[0]
+        if "privacy.subjects" in warehouse.existing_tables(conn, "privacy")
+        else (0, None)
+    )
+    ranks = " ".join(f"{s.id}={s.situation_rank}" for s in all_sources().values())
+    common = f"limits {limits[0]}/{limits[1]}; ranks {ranks}"
+    return {
+        m: f"staged {n}; "
+        + "; ".join(f"{t} {rows.get(m, '0/0')}" for t, rows in per_month.items())
+        + f"; {common}"
+        for m, n in staged
+    }
+
+
+def fingerprint(inputs: dict[date, str], until: date) -> str:
+    """The inputs of the months before `until`, in one short text."""
+    text = "\n".join(f"{m}: {inputs[m]}" for m in sorted(inputs) if m < until)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def kept_records(
+    conn: duckdb.DuckDBPyConnection, union: str, staged: list[date], first: date
+) -> None:
+    """`_kept`: the records of the months delivered before `first` (the window's first month)
+    that can still decide a figure (kept.sql): those `core.kept_evidence` holds, if what they
+    were drawn from has not changed since, with the records of the months since then; else
+    drawn from staging. `_kept_until` says for `write_month` what to store (nothing when
+    `core.kept_evidence` already holds exactly these)."""
+    warehouse.ensure(conn, KEPT)
+    inputs = kept_inputs(conn, first)
+    (until, stored), *_ = conn.execute(
+        f"SELECT any_value(until), any_value(inputs) FROM {KEPT}"
+    ).fetchall()
+    usable = until is not None and until <= first and stored == fingerprint(inputs, until)
+    unchanged = usable and until == first
+    conn.execute(
+        "CREATE OR REPLACE TEMP TABLE _kept_until AS SELECT ?::DATE AS until, ? AS inputs WHERE ?",
+        [first, fingerprint(inputs, first), not unchanged],
+    )
+    as_kept = (  # no token: a record's 115 request is not read once out of the window
+        f"SELECT * EXCLUDE (month, person_id, until, inputs), month AS delivery_month, "
+        f"person_id AS link_person_id, NULL::VARCHAR AS record_token FROM {KEPT} WHERE ?"
+    )
+    if unchanged:
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE _kept AS {as_kept}", [True])
+        return
+    conn.execute(  # the months since (all of them, when nothing kept can be used)
+        f"CREATE OR REPLACE TEMP TABLE _staged AS SELECT * FROM ({union}) "
+        "WHERE month >= ? AND month < ?",
+        [*staged, until if usable else date.min, first],
+    )
+    run_sql(conn, sql("typed"), {})
+    conn.execute(
+        f"CREATE OR REPLACE TEMP TABLE _kept_in AS SELECT * FROM _typed UNION ALL BY NAME "
+        f"{as_kept}",
+        [usable],
+    )
+    run_sql(conn, sql("kept"), {})
+
+
 def write_month(conn: duckdb.DuckDBPyConnection, month: date) -> dict[str, int]:
-    """Replaces the month in `core.*` with the temporary tables; rows written per table
-    ("household_months"…)."""
+    """Replaces the month in `core.*` with the temporary tables, and `core.kept_evidence` with
+    `_kept` when it changed; rows written per core table ("household_months"…)."""
     counts = warehouse.replace_month(conn, month, {t: "_" + t.split(".")[1] for t in CORE_TABLES})
+    if conn.execute("SELECT count(*) FROM _kept_until").fetchall()[0][0]:
+        conn.execute(
+            "CREATE OR REPLACE TEMP VIEW _kept_rows AS SELECT k.* EXCLUDE (delivery_month, "
+            "link_person_id, record_token), k.delivery_month AS month, "
+            "k.link_person_id AS person_id, u.until, u.inputs FROM _kept AS k, _kept_until AS u"
+        )
+        warehouse.replace_month(conn, month, {KEPT: "_kept_rows"})
     return {name.split(".")[1]: n for name, n in counts.items()}
 
 

@@ -1,7 +1,7 @@
 """Identity as known at the end of a month: every past person and household id mapped to today's.
 
 Linkage keeps ids stable but learns: a merge retires an id (an alias row says into which),
-and a person seen again may join another household. Observation reads the whole history
+and a person seen again may join another household. Observation reads the history
 through these maps, so that one household is one household over all its months.
 """
 

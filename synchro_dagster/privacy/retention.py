@@ -95,6 +95,10 @@ RULES: dict[str, Callable[[str], str]] = {
     "core.household_events": lambda name: (
         f"DELETE FROM {name} WHERE household_id IN (SELECT household_id FROM _gone_households)"
     ),
+    "core.kept_evidence": lambda name: (
+        f"DELETE FROM {name} WHERE (month, person_id) IN (SELECT (month, person_id) FROM "
+        "_forgotten)"
+    ),
     "identity.household_aliases": lambda name: (
         f"DELETE FROM {name} WHERE alias_id IN (SELECT household_id FROM _gone_households) "
         "OR household_id IN (SELECT household_id FROM _gone_households)"

@@ -406,8 +406,8 @@ def scored_pairs(
     history's, not only those of the part that is scored.
     """
     model = json.loads(json.dumps(model or load_model()))  # the caller's model stays as it was
-    everything = records if known is None else pl.concat([records, known], how="vertical")
-    frequencies = frequencies or Frequencies.of(everything)
+    if frequencies is None:
+        frequencies = Frequencies.of(records if known is None else pl.concat([records, known]))
     if frequencies.records < TF_MIN_RECORDS:
         model = _without_term_frequencies(model)
     with _linkage_database() as conn:
@@ -422,12 +422,10 @@ def scored_pairs(
                     f"({rule['blocking_rule']}) AND "
                     "(NOT (l.is_new AND r.is_new) OR l.record_id < r.record_id)"
                 )
-            month = records.with_columns(is_new=pl.lit(True))
-            against = pl.concat([month, known.with_columns(is_new=pl.lit(False))])
-            month = _register(api, month, "link_month")
-            linker = Linker(
-                [month, _register(api, against, "link_against")], model, log_level=logging.WARNING
-            )
+            new = records.with_columns(is_new=pl.lit(True))
+            against = pl.concat([new, known.with_columns(is_new=pl.lit(False))])
+            tables = [_register(api, new, "link_month"), _register(api, against, "link_against")]
+            linker = Linker(tables, model, log_level=logging.WARNING)
         frequencies.register(api, linker)
         pairs = linker.inference.predict(threshold_match_probability=threshold)
         lookup = "link_input" if known is None else "link_against"

@@ -153,8 +153,8 @@ class History:
         return int(self.sql("SELECT count(*) AS n FROM h")["n"][0])
 
     def scored(self) -> pl.DataFrame:
-        """The month's records, then one record (the first) of each distinct spelling of each
-        known person: a person seen every month by the same partners, typed the same way, is
+        """One record (the first) of each distinct spelling of each known person, and the
+        month's records: a person seen every month by the same partners, typed the same way, is
         one record here however long the history (its other records score exactly as this
         one). record_id follows (month, record_key), as in `staged_records`."""
         profile = ", ".join(PROFILE)

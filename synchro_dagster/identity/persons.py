@@ -24,6 +24,7 @@ from synchro_dagster.identity.aliases import AliasResolver
 from synchro_dagster.identity.horizon import forgotten_links, months_before, without_forgotten
 from synchro_dagster.identity.linkage import (
     LINK_COLUMNS,
+    MATCH_THRESHOLD,
     TF_COLUMNS,
     WEAK_THRESHOLD,
     Components,
@@ -339,14 +340,21 @@ def _link(
 
 def _heaviest_per_person(edges: pl.DataFrame, scored: pl.DataFrame) -> pl.DataFrame:
     """A record of the month paired with several spellings of one known person keeps only its
-    heaviest pair (of those whose dates agree, and of those whose dates do not): every use of
-    the pairs takes a person's best, and each other pair would cost a turn of every loop."""
+    heaviest pair of each kind (dates agreeing or not, at or above the match threshold or
+    weaker, as `split_by_strength` sorts them): every use of the pairs takes a person's best of
+    a kind, and each other pair would cost a turn of every loop."""
     node = scored.select(pl.col("record_id").alias("a"), pl.col("node").alias("_node"))
+    strong = pl.col("w") >= math.log2(MATCH_THRESHOLD / (1 - MATCH_THRESHOLD))
     return (
         edges.join(node, on="a")
+        .with_columns(strong.alias("_strong"))
         .sort(["w", "a", "b"], descending=[True, False, False])
-        .unique(["_node", "b", "both_dated", "dates_agree"], keep="first", maintain_order=True)
-        .drop("_node")
+        .unique(
+            ["_node", "b", "both_dated", "dates_agree", "_strong"],
+            keep="first",
+            maintain_order=True,
+        )
+        .drop("_node", "_strong")
     )
 
 

@@ -471,7 +471,8 @@ def ambiguous(
     its candidates. When two candidates' markers say two persons, `prefer(record, candidates)`
     (household context) may name the ones to keep; if it does not settle it, the record is
     ambiguous and joins only the candidate seen last (`last_seen`: the one a street team or a
-    115 call most likely met again); between candidates seen last in the same month, the
+    115 call most likely met again), a known person before another of `records`; between
+    candidates seen last in the same month, the
     heaviest pair, then the oldest id — a tie, counted as such. The record never chains the
     candidates together. Returns {ambiguous record: settled by recency (False: a tie)}, and the
     edges left."""
@@ -500,9 +501,13 @@ def ambiguous(
             continue
         kept = prefer(r, near) if prefer else set()
         if not (kept and one_person(kept)):
-            seen = {n: last_seen[n] for n in near if last_seen and n in last_seen}
+            # a record of the month is "seen last" by construction: a known person, when one
+            # fits as well, is the likelier one (two records of the month together would only
+            # start a namesake's fragment)
+            pool = {n for n in near if n not in wanted} or near
+            seen = {n: last_seen[n] for n in pool if last_seen and n in last_seen}
             latest = [n for n in seen if seen[n] == max(seen.values())] if seen else []
-            kept = {max(latest or near, key=lambda n: (weights[n], -n))}
+            kept = {max(latest or pool, key=lambda n: (weights[n], -n))}
             unsure[r] = len(latest) == 1
         dropped[r] = set(weights) - kept
 

@@ -266,15 +266,18 @@ def _link(
     last_seen: dict[int, date] = dict(  # node -> the month of its latest record
         seen.group_by("node").agg(pl.col("month").max()).iter_rows()
     )
-    pairs, weak = split_by_strength(edges)
     previous = _previous_households(conn, month, forgotten)
     companions = _companions(new)
+    homes = _companions_homes(previous, companions, split_by_strength(edges)[0], node_of, offset)
+    undated = set(new.filter(pl.col("tok_birth_year").is_null())["record_id"].to_list())
+    edges = _listed_elsewhere(edges, undated, previous, homes, node_of, offset)
+    pairs, weak = split_by_strength(edges)
     unsure, edges_left = ambiguous(
         pairs,
         node_of,
         node_marks,
         new["record_id"].to_list(),
-        _household_context(previous, companions, pairs, node_of, offset),
+        _household_context(previous, homes, offset),
         last_seen,
     )
     comp = Components(node_marks)
@@ -385,16 +388,16 @@ def _companions(records: pl.DataFrame) -> dict[int, set[int]]:
     return {r: group - {r} for group in together.values() for r in group if len(group) > 1}
 
 
-def _household_context(
+def _companions_homes(
     home: dict[int, int],
     companions: dict[int, set[int]],
     pairs: list[tuple[int, int, float]],
     node_of: dict[int, int],
     offset: int,
-) -> Callable[[int, set[int]], set[int]]:
-    """For a record that fits several known persons: the ones living in a household (as known
-    before this month) with a companion of the record, a person listed with it in this month's
-    partner household, known already or by the best pair it has with a known person."""
+) -> Callable[[int], set[int]]:
+    """record -> the households (as known before this month) of the persons listed with it in
+    this month's partner household, each known already or by the best pair it has with a known
+    person."""
     known_as: dict[int, tuple[float, int]] = {}  # record -> (weight, known person) of its best pair
     for a, b, w in pairs:
         for r, other in ((a, b), (b, a)):
@@ -405,12 +408,58 @@ def _household_context(
         node = node_of[rid]
         return node - offset if node >= offset else known_as.get(rid, (0, None))[1]
 
+    def homes(record: int) -> set[int]:
+        found = {home.get(person(c)) for c in companions.get(record, ())}
+        found.discard(None)
+        return found
+
+    return homes
+
+
+def _household_context(
+    home: dict[int, int], homes: Callable[[int], set[int]], offset: int
+) -> Callable[[int, set[int]], set[int]]:
+    """For a record that fits several known persons: the ones living in a household (as known
+    before this month) with a companion of the record (`homes`: `_companions_homes`)."""
+
     def prefer(record: int, candidates: set[int]) -> set[int]:
-        homes = {home.get(person(c)) for c in companions.get(record, ())}
-        homes.discard(None)
-        return {n for n in candidates if n >= offset and home.get(n - offset) in homes}
+        around = homes(record)
+        return {n for n in candidates if n >= offset and home.get(n - offset) in around}
 
     return prefer
+
+
+def _listed_elsewhere(
+    edges: pl.DataFrame,
+    undated: set[int],
+    home: dict[int, int],
+    homes: Callable[[int], set[int]],
+    node_of: dict[int, int],
+    offset: int,
+) -> pl.DataFrame:
+    """The pairs without the ones of an undated record of the month (`undated`: a name is all
+    it says) with a known person who lived with others in a household none of the record's
+    companions belongs to: the partner lists the record with another family, and a name alone
+    does not outweigh that (a common name's namesake would otherwise join, and bring the two
+    households together). Such a record stays with its companions' household."""
+    shared = Counter(home.values())
+    dropped = []
+    for a, b in edges.select("a", "b").iter_rows():
+        for r, other in ((a, b), (b, a)):
+            node = node_of[other]
+            if r not in undated or node < offset:
+                continue
+            household = home.get(node - offset)
+            around = homes(r)
+            if around and shared[household] > 1 and household not in around:
+                dropped.append((a, b))
+    if not dropped:
+        return edges
+    return edges.join(
+        pl.DataFrame(dropped, schema={"a": pl.Int64, "b": pl.Int64}, orient="row"),
+        on=["a", "b"],
+        how="anti",
+    )
 
 
 def _joined_by_household(

@@ -49,6 +49,19 @@ def test_an_equal_fit_joins_the_candidate_seen_last_and_never_chains_the_two():
     assert ties == {10: False} and left == [(10, 1, 12.0)]  # a tie: the oldest id
 
 
+def test_a_known_person_fitting_equally_comes_before_a_record_of_the_month():
+    """Record 10 fits the two dated namesakes and record 11 (undated, of the month too) equally:
+    11 is "seen" this month by construction; the known namesake seen last is the likelier."""
+    marks = {1: DATED_85, 2: DATED_90}
+    edges = [(10, 1, 12.0), (10, 2, 12.0), (10, 11, 12.0)]
+    seen = {**SEEN, 11: SEEN[10]}
+    unsure, left = ambiguous(edges, {}, marks, [10, 11], last_seen=seen)
+    assert unsure == {10: True} and left == [(10, 2, 12.0)]
+    # between records of the month only (the all-at-once path), the one seen last still wins
+    unsure, left = ambiguous(edges, {}, marks, [1, 2, 10, 11], last_seen=seen)
+    assert left == [(10, 11, 12.0)]
+
+
 def test_household_context_settles_an_equal_fit_whatever_was_seen_last():
     marks = {1: DATED_85, 2: DATED_90}
     edges = [(10, 1, 12.0), (10, 2, 12.0)]

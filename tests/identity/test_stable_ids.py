@@ -294,3 +294,32 @@ def test_a_new_person_of_several_records_beside_a_companion_joins_her_household_
     feb = run(conn, FEB)
     assert person_of(feb, 2) == person_of(feb, 4) == person_of(jan, 2)
     assert _ambiguity(conn, FEB)["by_household"] == 1
+
+
+KARIM = ("HADDAD", "Karim", date(1975, 5, 5), "M")
+SAMIRA = ("HADDAD", "Samira", date(1979, 8, 19), "F")
+NADIA = ("BENALI", "Nadia", date(1992, 2, 2), "F")
+
+
+def test_a_name_alone_does_not_take_a_person_out_of_the_family_listing_her(conn):
+    """February: an undated 'BENALI Omar' is listed with Samira. The only Omar BENALI known
+    lives with Nadia; the partner lists this one with another family, and a name is all that
+    says otherwise: he is someone of Samira's household, and the two households stay apart."""
+    stage(conn, JAN, [(2, *OMAR, "G1"), (3, *NADIA, "G1"), (4, *KARIM, "G2"), (5, *SAMIRA, "G2")])
+    jan = run(conn, JAN)
+    stage(conn, FEB, [(2, "BENALI", "Omar", None, "M", "115-Q"), (3, *SAMIRA, "115-Q")])
+    feb = run(conn, FEB)
+    household = dict(zip(jan["person_id"], jan["household_id"], strict=True))
+    assert person_of(feb, 2) not in set(jan["person_id"])
+    samira = feb.filter(pl.col("record_key").str.ends_with(":3"))
+    assert feb["household_id"].n_unique() == 1
+    assert samira["household_id"][0] == household[person_of(jan, 5)]
+    assert conn.execute("SELECT count(*) FROM identity.household_aliases").fetchall() == [(0,)]
+
+
+def test_a_name_alone_still_finds_a_person_listed_with_her_own_family(conn):
+    """The same undated record listed with Nadia, who lives with Omar: he is Omar."""
+    stage(conn, JAN, [(2, *OMAR, "G1"), (3, *NADIA, "G1"), (4, *KARIM, "G2"), (5, *SAMIRA, "G2")])
+    jan = run(conn, JAN)
+    stage(conn, FEB, [(2, "BENALI", "Omar", None, "M", "115-Q"), (3, *NADIA, "115-Q")])
+    assert person_of(run(conn, FEB), 2) == person_of(jan, 2)

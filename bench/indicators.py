@@ -14,9 +14,10 @@ observable truth, the perfect linkage and ours for the stock (households, person
 outflow totals, with the error split in two: ours vs perfect is the linkage's (targets: within
 ±1 % on the stock of households every month, ≤ 3 % on average on inflow and outflow), perfect
 vs truth the rules'; their mean absolute value after the first month; and the flows by type,
-ours vs perfect, over the year. Then the same split for a restatement (`restated`): every month
-recomputed with identity as known at the end, as an analyst would see the past once fragments
-have been merged.
+ours vs perfect, over the year. Then the same split for the pipeline's revised figures
+(`marts.revised_indicators`, each month from its latest vintage: identity as known
+SYNCHRO_REVISION_MONTHS months later), as an analyst reads the past once fragments have been
+merged.
 
     .venv/bin/python bench/indicators.py [--data-dir DIR] [--households 2000] [--months 12]
         [--seed 42] [--profile default|hard]
@@ -37,7 +38,6 @@ import polars as pl
 
 from synchro_dagster import warehouse as wh
 from synchro_dagster.cli import run_months
-from synchro_dagster.identity.aliases import AliasResolver
 from synchro_dagster.identity.persons import RECORD_KEY
 from synchro_dagster.indicators.build import indicators_month
 from synchro_dagster.observation.build import Window, observe_month
@@ -166,48 +166,15 @@ def perfect_linkage(data: Path, warehouse: Path) -> pl.DataFrame:
         return ours(copy)
 
 
-def restated(data: Path, warehouse: Path) -> pl.DataFrame:
-    """Our indicators had every month been recomputed with identity as known at the end (what a
-    restatement would publish): on a copy of the warehouse, each month's person and household
-    ids followed through the aliases to today's (`AliasResolver`), then the production
-    observation and indicators month by month, as `perfect_linkage` runs them."""
-    settings = Settings(data_dir=data)
-    with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / "restated.duckdb"
-        shutil.copyfile(warehouse, copy)
-        with duckdb.connect(str(copy)) as conn:
-            for entity, tables in (
-                ("person", ("person_links", "households")),
-                ("household", ("households",)),
-            ):
-                aliases = AliasResolver(
-                    conn.sql(
-                        f"SELECT month, alias_id, {entity}_id FROM identity.{entity}_aliases"
-                    ).fetchall()
-                )
-                for table in tables:
-                    rows = conn.sql(f"SELECT * FROM identity.{table}").pl()
-                    rows = rows.with_columns(aliases.resolved(rows, f"{entity}_id", "month"))
-                    if table == "households":  # a merged person: one household a month
-                        rows = rows.group_by("month", "person_id").agg(pl.col("household_id").min())
-                    conn.register("_today", rows)
-                    conn.execute(f"DELETE FROM identity.{table}")
-                    conn.execute(f"INSERT INTO identity.{table} BY NAME SELECT * FROM _today")
-                    conn.unregister("_today")
-            months = [
-                m
-                for (m,) in conn.sql(
-                    "SELECT DISTINCT month FROM identity.person_links ORDER BY 1"
-                ).fetchall()
-            ]
-            for table in ("person_aliases", "household_aliases"):
-                conn.execute(f"DELETE FROM identity.{table}")
-            for table in ("core.household_months", "core.household_events", "core.provenance"):
-                conn.execute(f"DELETE FROM {table}")
-            conn.execute("DELETE FROM marts.indicators")
-            for month in months:
-                recompute_month(conn, month, settings)
-        return ours(copy)
+def revised(warehouse: Path) -> pl.DataFrame:
+    """Each month's figures as revised by the pipeline (`marts.revised_indicators`), from the
+    latest vintage that revised it: the revision an analyst reads today."""
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        return conn.sql(
+            "SELECT month, indicator, dimension, value FROM marts.revised_indicators "
+            "WHERE indicator IN ('stock_households', 'stock_persons', 'inflow_households', "
+            "'outflow_households') QUALIFY vintage = max(vintage) OVER (PARTITION BY month)"
+        ).pl()
 
 
 def linkage_split(truth: pl.DataFrame, perfect: pl.DataFrame, found: pl.DataFrame) -> pl.DataFrame:
@@ -459,9 +426,9 @@ def main() -> None:
     print_linkage_split(
         true_figures,
         perfect,
-        restated(data, warehouse),
-        "Restated: every month recomputed with identity as known at the end (ids followed "
-        "through the aliases),\nas a restatement would publish them; 'ours' is that figure, "
+        revised(warehouse),
+        "Revised (marts.revised_indicators: each month as its latest vintage revised it, "
+        "identity as known\nSYNCHRO_REVISION_MONTHS months later, or at the last month), "
         "against the same perfect linkage.",
     )
 

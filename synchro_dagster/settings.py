@@ -43,6 +43,7 @@ class Settings:
     max_rejection_rate: float = 0.05
     min_cell: int = 11  # a published cell describes at least this many households (else secret)
     retention_months: int = 24  # a person no partner named for this many months is deleted
+    revision_months: int = 3  # each month's run revises this many months before it too
     landing_retention_days: int = 30  # partner files are deleted this long after ingestion
     publish_group: str | None = None  # OS group that may read the snapshot and published files
     run_wait_seconds: int = 1800  # a run waits this long for another one to end, then gives up
@@ -118,6 +119,7 @@ class Settings:
             max_rejection_rate=number("max_rejection_rate", 0.05, float),
             min_cell=number("min_cell", 11),
             retention_months=number("retention_months", 24),
+            revision_months=number("revision_months", 3),
             landing_retention_days=number("landing_retention_days", 30),
             run_wait_seconds=number("run_wait_seconds", 1800),
             publish_group=value("publish_group") or None,

@@ -39,6 +39,7 @@ class Table:
     subject: tuple[str, ...] = ()  # columns that identify a person or a household
     tokens: tuple[str, ...] = ()  # columns of keyed tokens (space-separated): a rotation re-keys
     by_month: bool = True  # False: the whole table is replaced at each write
+    month_column: str = "month"  # the month a write replaces (when `by_month`)
     append_only: bool = False  # rows are only ever inserted: no write replaces or deletes them
     meaning: str = ""  # what the rows say and why the table exists, after its grain
 
@@ -446,6 +447,30 @@ _TABLES = (
         "coverage by source. Definitions in marts.indicator_definitions and docs/indicators.md.",
     ),
     Table(
+        "marts.revised_indicators",
+        "one row per vintage, month, indicator and dimension (as in marts.indicators)",
+        (
+            _c(
+                "vintage",
+                "DATE",
+                "the month whose run revised the figure, with identity as known at its end",
+                "NOT NULL",
+            ),
+            _c("month", "DATE", "the month the figure describes (first day)", "NOT NULL"),
+            _c("indicator", "VARCHAR", "see marts.indicator_definitions", "NOT NULL"),
+            _c("dimension", "VARCHAR", "null for the total, else name=value"),
+            _c("value", "DOUBLE", "the figure", "NOT NULL"),
+        ),
+        month_column="vintage",
+        meaning="The figures of marts.indicators for the vintage month and the "
+        "SYNCHRO_REVISION_MONTHS months before it, computed again at the vintage's run with "
+        "identity as known then: a household found later to be one already known no longer "
+        "counts as an inflow, then as a duplicate_merged outflow. marts.indicators keeps each "
+        "month's first computation (what was published); the latest figure of a month is its "
+        "latest vintage's. The balance holds within a vintage, from the stored stock of the "
+        "month before its first revised month.",
+    ),
+    Table(
         "marts.hidden_population",
         "one row per month and stratum of situations (strata too small are estimated together)",
         (
@@ -675,7 +700,7 @@ def replace_month(
             for name in rows:
                 spec = table(name)
                 if spec.by_month:
-                    where, params = _month_slice(month, source)
+                    where, params = _month_slice(spec.month_column, month, source)
                     conn.execute(f"DELETE FROM {name}{where}", params)
                 else:
                     conn.execute(f"DROP TABLE {name}")
@@ -694,10 +719,10 @@ def replace_month(
     return counts
 
 
-def _month_slice(month: date, source: str | None) -> tuple[str, list[object]]:
+def _month_slice(column: str, month: date, source: str | None) -> tuple[str, list[object]]:
     if source is None:
-        return " WHERE month = ?", [month]
-    return " WHERE month = ? AND source = ?", [month, source]
+        return f" WHERE {column} = ?", [month]
+    return f" WHERE {column} = ? AND source = ?", [month, source]
 
 
 def staged_history(

@@ -10,6 +10,7 @@ blocking.
 import dagster as dg
 
 from synchro_dagster import months, warehouse
+from synchro_dagster.checks import CheckOutcome
 from synchro_dagster.defs.common import (
     OWNERS,
     check_result,
@@ -23,11 +24,14 @@ from synchro_dagster.defs.core import HOUSEHOLD_EVENTS, HOUSEHOLD_MONTHS, IDENTI
 from synchro_dagster.defs.partitions import partition_month
 from synchro_dagster.indicators.build import indicator_checks, indicators_month
 from synchro_dagster.indicators.estimates import estimates_month, stability
+from synchro_dagster.indicators.revision import revise
+from synchro_dagster.observation.build import Window
 from synchro_dagster.settings import Settings
 
 INDICATORS = dg.AssetKey(["marts", "indicators"])
 HIDDEN_POPULATION = dg.AssetKey(["marts", "hidden_population"])
 ESTIMATES = dg.AssetKey(["marts", "estimates"])
+REVISED = dg.AssetKey(["marts", "revised_indicators"])
 
 
 def marts_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
@@ -89,7 +93,79 @@ def marts_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinitio
         for outcome in checks:
             yield check_result(outcome, INDICATORS)
 
-    return [_indicators, _estimates_asset(partitions)]
+    return [_indicators, _estimates_asset(partitions), _revision_asset(partitions)]
+
+
+def _revision_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    spec = table_spec(
+        REVISED,
+        [INDICATORS, HOUSEHOLD_MONTHS, HOUSEHOLD_EVENTS, *IDENTITY],
+        "synchro_dagster/indicators/indicators.sql",
+        partitions,
+        code_version(
+            "synchro_dagster.indicators.revision",
+            "synchro_dagster.indicators.build",
+            "synchro_dagster.observation.build",
+        ),
+    )
+
+    @dg.multi_asset(
+        specs=[spec],
+        check_specs=[
+            check_spec(
+                "revised_balance",
+                REVISED,
+                "In every revised month, stock(M) = stock(M-1) + inflow(M) - outflow(M), "
+                "exactly, all as revised.",
+                partitions,
+                blocking=True,
+            )
+        ],
+        name="revised_indicators",
+        pool="duckdb",
+        partitions_def=partitions,
+    )
+    def _revised(context: dg.AssetExecutionContext, synchro: dg.ResourceParam[Settings]):
+        month = partition_month(context.partition_key)
+        window = Window(
+            month, synchro.inactivity_days, synchro.lookback_months, synchro.retention_months
+        )
+        with (
+            failing_without_text(
+                f"Revision of the months up to {context.partition_key}",
+                "The previous revisions are unchanged; the month's own indicators are not "
+                "affected.",
+            ),
+            warehouse.connect(synchro.warehouse_path) as conn,
+        ):
+            revised, broken = revise(conn, window, synchro.revision_months)
+            (rows,) = conn.execute(
+                "SELECT count(*) FROM marts.revised_indicators WHERE vintage = ?", [month]
+            ).fetchall()[0]
+        span = f"{revised[0]:%Y-%m} to {revised[-1]:%Y-%m}" if revised else "none"
+        context.log.info(f"{context.partition_key}: months revised {span}")
+        yield dg.MaterializeResult(
+            asset_key=REVISED,
+            metadata={
+                "dagster/row_count": rows,
+                "dagster/column_lineage": column_lineage("marts.revised_indicators"),
+                "months_revised": span,
+                "revision_months": synchro.revision_months,
+            },
+        )
+        yield check_result(
+            CheckOutcome(
+                "revised_balance",
+                not broken,
+                {
+                    "months": len(revised),
+                    "broken": ", ".join(f"{m:%Y-%m}" for m in broken) or "none",
+                },
+            ),
+            REVISED,
+        )
+
+    return _revised
 
 
 def _estimates_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:

@@ -10,7 +10,7 @@ import polars as pl
 from synchro_dagster import warehouse
 from synchro_dagster.defs.common import OWNERS, code_version, failing_without_text
 from synchro_dagster.defs.core import HOUSEHOLD_EVENTS, HOUSEHOLD_MONTHS, PROVENANCE
-from synchro_dagster.defs.marts import ESTIMATES, INDICATORS
+from synchro_dagster.defs.marts import ESTIMATES, INDICATORS, REVISED
 from synchro_dagster.defs.partitions import partition_month
 from synchro_dagster.privacy import audit
 from synchro_dagster.privacy.access import share_published
@@ -86,7 +86,7 @@ FEEDBACK = dg.AssetKey(["publish", "partner_feedback"])
 
 @dg.asset(
     key=SNAPSHOT,
-    deps=[HOUSEHOLD_MONTHS, HOUSEHOLD_EVENTS, PROVENANCE, INDICATORS],
+    deps=[HOUSEHOLD_MONTHS, HOUSEHOLD_EVENTS, PROVENANCE, INDICATORS, REVISED],
     group_name="publish",
     kinds={"duckdb"},
     owners=OWNERS,

@@ -15,9 +15,23 @@ from synchro_dagster.sources import all_sources
 SQL = (Path(__file__).parent / "indicators.sql").read_text(encoding="utf-8")
 
 
+def compute_indicators(
+    conn: duckdb.DuckDBPyConnection,
+    month: date,
+    households: str = "core.household_months",
+    events: str = "core.household_events",
+) -> None:
+    """The month's indicators as the temporary `_indicators`, from the household-months and
+    events in `households` and `events` (the stored ones, or a revision's)."""
+    warehouse.ensure(conn, "core.household_months", "core.household_events")
+    conn.execute(f"CREATE OR REPLACE TEMP VIEW _month_households AS SELECT * FROM {households}")
+    conn.execute(f"CREATE OR REPLACE TEMP VIEW _month_events AS SELECT * FROM {events}")
+    conn.execute(SQL, {"month": month, "sources": sorted(all_sources())})
+
+
 def indicators_month(conn: duckdb.DuckDBPyConnection, month: date) -> int:
     """Replaces the month in `marts.indicators` (and refreshes the definitions); rows written."""
-    conn.execute(SQL, {"month": month, "sources": sorted(all_sources())})
+    compute_indicators(conn, month)
     counts = warehouse.replace_month(
         conn,
         month,

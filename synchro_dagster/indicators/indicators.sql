@@ -2,10 +2,12 @@
 -- Grain: one row per month, indicator and dimension (null for the total, otherwise
 -- 'name=value'). Definitions: marts.indicator_definitions (docs/indicators.md).
 -- Every total exists, at 0 when nothing was counted; coverage lists every source, at 0 too.
+-- Reads the month's household-months and events as _month_households and _month_events
+-- (core.household_months and core.household_events, or a revision's: build.py).
 CREATE OR REPLACE TEMP TABLE _indicators AS
-WITH hm AS (SELECT * FROM core.household_months WHERE month = $month),
+WITH hm AS (SELECT * FROM _month_households WHERE month = $month),
 stock AS (SELECT * FROM hm WHERE status = 'active'),
-ev AS (SELECT * FROM core.household_events WHERE month = $month),
+ev AS (SELECT * FROM _month_events WHERE month = $month),
 housed AS (
     SELECT hm.* FROM ev JOIN hm USING (household_id)
     WHERE ev.flow = 'outflow' AND ev.type = 'to_housing'

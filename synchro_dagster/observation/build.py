@@ -45,6 +45,7 @@ class Window:
     inactivity_days: int = 90
     lookback_months: int = 24
     retention_months: int = 24  # persons unnamed this long before the month take no part
+    known_at: date | None = None  # identity as known at the end of this month (None: `month`)
 
     def params(self) -> dict[str, date]:
         end = month_end(self.month)
@@ -70,10 +71,15 @@ def run_sql(conn: duckdb.DuckDBPyConnection, text: str, params: dict[str, date])
     conn.execute(text, {k: v for k, v in params.items() if k in used})
 
 
-def compute_month(conn: duckdb.DuckDBPyConnection, window: Window) -> None:
+def compute_month(
+    conn: duckdb.DuckDBPyConnection, window: Window, previous: str = "core.household_months"
+) -> None:
     """Builds the month's tables as temporary `_household_months`, `_household_events`,
-    `_provenance` (and `_evidence`), without writing anything permanent."""
-    persons, household_map, members = current_ids(conn, window.month, window.retention_months)
+    `_provenance` (and `_evidence`), without writing anything permanent. The flows are counted
+    against last month's household-months in `previous` (the stored ones, or a revision's)."""
+    persons, household_map, members = current_ids(
+        conn, window.known_at or window.month, window.retention_months
+    )
     ranks = pl.DataFrame(
         [(s.id, s.situation_rank) for s in all_sources().values()],
         schema={"source": pl.String, "situation_rank": pl.Int64},
@@ -101,6 +107,12 @@ def compute_month(conn: duckdb.DuckDBPyConnection, window: Window) -> None:
         conn.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _frame")
         conn.unregister("_frame")
     params = window.params()
+    warehouse.ensure(conn, "core.household_months")
+    conn.execute(
+        "CREATE OR REPLACE TEMP TABLE _previous_stock AS SELECT household_id FROM "
+        f"{previous} WHERE month = ? AND status = 'active'",
+        [params["previous_month"]],
+    )
     union, staged = warehouse.staged_history(conn, STAGED_COLUMNS, window.month)
     kept_records(conn, union, staged, params["window_first_month"])
     conn.execute(
@@ -110,8 +122,6 @@ def compute_month(conn: duckdb.DuckDBPyConnection, window: Window) -> None:
     run_sql(conn, sql("typed"), params)
     for name in ("evidence", "household_months", "household_events", "provenance"):
         run_sql(conn, sql(name), params)
-        if name == "household_months":  # the events read last month's stored rows
-            warehouse.ensure(conn, "core.household_months")
 
 
 def kept_inputs(conn: duckdb.DuckDBPyConnection, before: date) -> dict[date, str]:

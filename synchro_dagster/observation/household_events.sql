@@ -9,11 +9,11 @@
 -- that two households of last month's stock are one: the other id goes on, see merged_into).
 -- months_since_exit: for a return from housing, months since the month of that exit.
 CREATE OR REPLACE TEMP TABLE _household_events AS
-WITH previous AS (  -- last month's stock, under today's household ids
+WITH previous AS (  -- last month's stock (_previous_stock: as stored, or as revised), under
+    -- today's household ids
     SELECT p.household_id, coalesce(x.current_household_id, p.household_id) AS now_id
-    FROM core.household_months AS p
+    FROM _previous_stock AS p
     LEFT JOIN _household_map AS x USING (household_id)
-    WHERE p.month = $previous_month AND p.status = 'active'
 ),
 ranked AS (
     SELECT *, row_number() OVER (

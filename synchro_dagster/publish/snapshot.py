@@ -31,6 +31,7 @@ SNAPSHOT_TABLES = (
     "core.household_events",
     "core.provenance",
     "marts.indicators",
+    "marts.revised_indicators",  # the same figures revised with identity as known later
     "marts.indicator_definitions",
     "marts.hidden_population",  # estimates, apart from the counts (docs/estimation.md)
     "marts.estimates",

@@ -40,7 +40,12 @@ def test_graph_snapshot(defs):
     ids = sorted(all_sources())
     identity = ["identity/households", "identity/person_links"]
     observation = ["core/household_months", "core/household_events", "core/provenance"]
-    marts = ["marts/indicators", "marts/hidden_population", "marts/estimates"]
+    marts = [
+        "marts/indicators",
+        "marts/revised_indicators",
+        "marts/hidden_population",
+        "marts/estimates",
+    ]
     downstream = [*identity, *observation, *marts]
     assert keys == sorted(
         [f"landing/{s}" for s in ids]
@@ -70,6 +75,7 @@ def test_graph_snapshot(defs):
             "core/household_months:traced_to_records",
             "marts/indicators:stock_balance",
             "marts/indicators:parts_sum_to_totals",
+            "marts/revised_indicators:revised_balance",
             "marts/hidden_population:estimate_stable",  # WARN: an estimate may be unstable
         ]
     )
@@ -80,6 +86,7 @@ def test_graph_snapshot(defs):
         "traced_to_records",
         "stock_balance",
         "parts_sum_to_totals",
+        "revised_balance",
     }
     job = defs.resolve_job_def("monthly_job")
     assert sorted(k.to_user_string() for k in job.asset_layer.executable_asset_keys) == sorted(

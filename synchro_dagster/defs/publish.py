@@ -132,7 +132,9 @@ def analytics_snapshot(
         "(native Excel charts reading the workbook's own cells), .html (self-contained) and "
         ".pdf (printed from the HTML by headless Chromium): the steering committee's report in "
         "French, built from publish/public_indicators only (suppressed figures shown « < 11 » "
-        "or « secret »). Every month is rewritten (a re-delivery changes later months too). "
+        "or « secret »). A month is written again when its report would change (a "
+        "re-delivery changes later months too; its figures, estimate, method or the code), "
+        "else its files and date of issue stay. "
         "Without Chromium on the PATH there is no PDF: the xlsx and HTML are written, the "
         "run logs a warning and the metadata 'pdf' says why."
     ),
@@ -164,11 +166,13 @@ def monthly_report(
     share_published(synchro)
     if written.pdf_problem:
         context.log.warning(written.pdf_problem)
-    last = synchro.reports_dir / f"synchro_{written.months[-1]}"
+    last = synchro.reports_dir / f"synchro_{table['mois'].max()}"
     return dg.MaterializeResult(
         metadata={
             "directory": dg.MetadataValue.path(str(synchro.reports_dir)),
-            "months_written": dg.MetadataValue.text(", ".join(written.months)),
+            "months_written": dg.MetadataValue.text(
+                ", ".join(written.months) or "none: every report was already up to date"
+            ),
             "last_month_html": dg.MetadataValue.path(str(last.with_suffix(".html"))),
             "last_month_xlsx": dg.MetadataValue.path(str(last.with_suffix(".xlsx"))),
             "pdf": written.pdf_problem or "printed for every month",

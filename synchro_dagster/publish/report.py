@@ -12,12 +12,14 @@ shown only between two published figures.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -542,7 +544,7 @@ def print_pdf(chromium: str, html: Path, pdf: Path, timeout: int = 120) -> str |
 
 @dataclass(frozen=True)
 class Written:
-    months: list[str]
+    months: list[str]  # the months written (the others were already as they would be)
     files: list[Path]
     pdf_problem: str | None  # why PDFs are missing; None when every PDF was printed
     secret_cells: int  # suppressed figures shown in the last month's report
@@ -552,6 +554,19 @@ NO_CHROMIUM = (
     "no PDF: Chromium was not found on the PATH (tried {names}). Install it (Debian: apt-get "
     "install chromium) and refresh publish/monthly_report; the xlsx and HTML were written."
 )
+
+
+# month -> what its files were written from (`_written_from`), beside the reports: a month
+# whose report would come out the same, files all there, is not written again
+WRITTEN_FROM = ".written_from.json"
+_WRITERS = ("report", "report_html", "report_xlsx", "xlsx", "french", "labels")
+
+
+def _written_from(report: Report, pdf: bool) -> str:
+    """The report's content, its date of issue aside, and the code that writes its files."""
+    code = [Path(__file__).with_name(f"{m}.py").read_bytes() for m in _WRITERS]
+    text = f"{replace(report, issued=date.min)!r}|pdf={pdf}".encode()
+    return hashlib.sha256(b"".join([*code, text])).hexdigest()
 
 
 def write_reports(
@@ -564,28 +579,43 @@ def write_reports(
 ) -> Written:
     """Writes the xlsx, HTML and PDF of every month of `public` (or of `months`) into
     `out_dir`, with the month's estimate from the public `estimates` if given; each file
-    replaces its previous version at once."""
+    replaces its previous version at once. A month whose report would say exactly what its
+    files already say (figures, estimate, method, code) keeps them, and its date of issue."""
     figures = Figures(public, settings.min_cell)
     chromium = find_chromium()
     problems = [] if chromium else [NO_CHROMIUM.format(names=", ".join(CHROMIUM_NAMES))]
     out_dir.mkdir(parents=True, exist_ok=True)
+    ledger = out_dir / WRITTEN_FROM
+    done: dict[str, str] = json.loads(ledger.read_text()) if ledger.is_file() else {}
     files: list[Path] = []
+    written: list[str] = []
     report = None
-    months = months or figures.months
-    for month in months:
+    for month in months or figures.months:
         report = build_report(figures, month, issued, settings, estimates)
         base = out_dir / report.name
+        key = _written_from(report, chromium is not None)
+        wanted = (".xlsx", ".html", ".pdf") if chromium else (".xlsx", ".html")
+        if done.get(report.name) == key and all(base.with_suffix(s).is_file() for s in wanted):
+            continue
+        done.pop(report.name, None)
         for suffix, write in ((".xlsx", write_workbook), (".html", write_html)):
             partial = out_dir / f".{report.name}{suffix}.partial"
             write(report, partial)
             os.replace(partial, base.with_suffix(suffix))
             files.append(base.with_suffix(suffix))
+        problem = None
         if chromium:
             problem = print_pdf(chromium, base.with_suffix(".html"), base.with_suffix(".pdf"))
             problems += [problem] if problem else []
             files += [] if problem else [base.with_suffix(".pdf")]
+        if not problem:  # a PDF that failed is tried again next time
+            done[report.name] = key
+        written.append(f"{month:%Y-%m}")
+    partial = out_dir / f"{WRITTEN_FROM}.partial"
+    partial.write_text(json.dumps(done, indent=1, sort_keys=True))
+    os.replace(partial, ledger)
     return Written(
-        [f"{m:%Y-%m}" for m in months],
+        written,
         files,
         problems[0] if problems else None,
         report.secret_cells if report else 0,

@@ -18,7 +18,12 @@ from openpyxl.utils import column_index_from_string
 
 from synchro_dagster.publish import french
 from synchro_dagster.publish.labels import indicator_label, modality_label
-from synchro_dagster.publish.report import find_chromium, print_pdf, write_reports
+from synchro_dagster.publish.report import (
+    WRITTEN_FROM,
+    find_chromium,
+    print_pdf,
+    write_reports,
+)
 from synchro_dagster.settings import Settings
 
 MONTHS = ("2025-01", "2025-02", "2025-03")
@@ -104,7 +109,9 @@ def cells(wb: openpyxl.Workbook, ref: str) -> tuple[str, list[object]]:
 
 def test_a_report_per_month_in_three_formats(ran: Path) -> None:
     names = sorted(p.name for p in reports(ran).iterdir())
-    assert names == sorted(f"synchro_{m}.{ext}" for m in MONTHS for ext in ("html", "pdf", "xlsx"))
+    assert names == sorted(
+        [*(f"synchro_{m}.{ext}" for m in MONTHS for ext in ("html", "pdf", "xlsx")), WRITTEN_FROM]
+    )
 
 
 def test_workbook_sheets_and_summary_show_protected_figures(ran: Path, public) -> None:
@@ -292,9 +299,33 @@ def test_html_prints_again_and_without_chromium_xlsx_and_html_still_come(
     written = write_reports(public, tmp_path / "out", Settings(ran), date(2025, 4, 10))
     assert written.months == list(MONTHS)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
-        f"synchro_{m}.{ext}" for m in MONTHS for ext in ("html", "xlsx")
+        [*(f"synchro_{m}.{ext}" for m in MONTHS for ext in ("html", "xlsx")), WRITTEN_FROM]
     )
     assert written.pdf_problem.startswith("no PDF: Chromium was not found on the PATH")
+
+
+def test_a_report_that_would_not_change_is_not_written_again(
+    ran: Path, public, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))  # no PDF: faster, same rule
+    out, settings = tmp_path / "out", Settings(ran)
+    assert write_reports(public, out, settings, date(2025, 4, 10)).months == list(MONTHS)
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("synchro_*")}
+    again = write_reports(public, out, settings, date(2025, 5, 10))  # a later day, same figures
+    assert again.months == [] and again.files == []
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("synchro_*")} == stamps
+    # February's figures change (a re-delivery): February and the months that show it again
+    revised = public.with_columns(
+        pl.when((pl.col("mois") == MONTHS[1]) & (pl.col("statut") == "publie"))
+        .then(pl.col("valeur") + 1)
+        .otherwise(pl.col("valeur"))
+        .alias("valeur")
+    )
+    changed = write_reports(revised, out, settings, date(2025, 5, 10)).months
+    assert changed[0] == MONTHS[1] and MONTHS[0] not in changed
+    # a file gone is written again
+    (out / f"synchro_{MONTHS[0]}.html").unlink()
+    assert write_reports(revised, out, settings, date(2025, 5, 10)).months == [MONTHS[0]]
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,9 @@ For each territory size (`--sizes`, households at the start) a simulated territo
   plain   : each stage through the production functions the Dagster assets call (staging:
             `ingest_source_month` per source; identity: `link_month` + `write_month`;
             observation: `observe_month`; indicators: `indicators_month` + `estimates_month`;
-            publication: the public files, the analysts' snapshot, the reports of every month and
-            the partners' feedback), without the asset checks;
+            revision: `revise`, the months before computed again; publication: the public
+            files, the analysts' snapshot, the reports that changed and the partners'
+            feedback), without the asset checks;
   dagster : the same month through `synchro run` (monthly_job, feedback_job, publish_job, as
             in production, checks included) on a copy of the warehouse as it was before the
             month, with its own Dagster home kept from month to month.
@@ -56,7 +57,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-STAGES = ("staging", "identity", "observation", "indicators", "publication")
+STAGES = ("staging", "identity", "observation", "indicators", "revision", "publication")
 JOBS = ("monthly_job", "feedback_job", "publish_job")
 KEY = "bench-pipeline-key-" + "0123456789abcdef" * 3
 START = date(2025, 1, 1)
@@ -146,6 +147,19 @@ def stage_indicators(settings, month: date) -> dict:
         months.record(conn, month, "marts", RUN_ID)
         estimates_month(conn, month, settings.inactivity_days)
     return {"indicators": rows}
+
+
+def stage_revision(settings, month: date) -> dict:
+    from synchro_dagster import warehouse
+    from synchro_dagster.indicators.revision import revise
+    from synchro_dagster.observation.build import Window
+
+    window = Window(
+        month, settings.inactivity_days, settings.lookback_months, settings.retention_months
+    )
+    with warehouse.connect(settings.warehouse_path) as conn:
+        revised, _ = revise(conn, window, settings.revision_months)
+    return {"months_revised": len(revised)}
 
 
 def stage_publication(settings, month: date) -> dict:

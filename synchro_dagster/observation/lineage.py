@@ -92,31 +92,9 @@ LINEAGE: dict[str, dict[str, list[str]]] = {
             f"{EV}flow",
         ],
     },
-    "marts.revised_indicators": {
-        "vintage": [],
-        "month": [f"{HM}month", f"{EV}month"],
-        "indicator": [],
-        "dimension": [
-            f"{HM}situation",
-            f"{HM}ethos",
-            f"{HM}composition",
-            f"{HM}sources",
-            f"{HM}open_needs",
-            f"{HM}answers",
-            f"{EV}type",
-            f"{EV}housing_kind",
-        ],
-        "value": [
-            f"{HM}household_id",
-            f"{HM}status",
-            f"{HM}persons",
-            f"{HM}months_since_first_seen",
-            f"{HM}priority_since",
-            f"{HM}urgence_not_fulfilled",
-            f"{EV}flow",
-        ],
-    },
 }
+# the revision computes the same figures again, with identity as known at its vintage
+LINEAGE["marts.revised_indicators"] = {"vintage": [], **LINEAGE["marts.indicators"]}
 
 
 def column_deps(table: str) -> dict[str, list[tuple[str, str]]]:

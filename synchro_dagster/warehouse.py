@@ -467,8 +467,8 @@ _TABLES = (
         "identity as known then: a household found later to be one already known no longer "
         "counts as an inflow, then as a duplicate_merged outflow. marts.indicators keeps each "
         "month's first computation (what was published); the latest figure of a month is its "
-        "latest vintage's. The balance holds within a vintage, from the stored stock of the "
-        "month before its first revised month.",
+        "latest vintage's. The balance holds within a vintage, from the month before its "
+        "first revised month, computed again too.",
     ),
     Table(
         "marts.hidden_population",

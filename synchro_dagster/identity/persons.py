@@ -444,7 +444,9 @@ def _listed_elsewhere(
     households together). Such a record stays with its companions' household."""
     shared = Counter(home.values())
     dropped = []
-    for a, b in edges.select("a", "b").iter_rows():
+    listed = sorted(undated)
+    ends = pl.col("a").is_in(listed) | pl.col("b").is_in(listed)
+    for a, b in edges.filter(ends).select("a", "b").iter_rows():
         for r, other in ((a, b), (b, a)):
             node = node_of[other]
             if r not in undated or node < offset:

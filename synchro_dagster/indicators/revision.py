@@ -6,9 +6,9 @@ shelter) is found to be one the month the partner lists them together. Its first
 counted one inflow too many, and the merge month counts a `duplicate_merged` outflow. The
 revision of those months, with the ids as known now, counts neither. `marts.indicators` keeps
 what each month first said (what was published); `marts.revised_indicators` holds each
-vintage's figures for itself and the `revision_months` months before it, the first of them
-counted against the stored stock of the month before, so that the balance holds within the
-vintage.
+vintage's figures for itself and the `revision_months` months before it, counted from the
+month before them (computed again too, as their starting stock), so that the balance holds
+within the vintage.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from synchro_dagster.identity.checks import (
     identity_checks,
     identity_figures,
 )
+from synchro_dagster.identity.linkage import LinkageCapacityError
 from synchro_dagster.identity.persons import link_month, write_month
 from synchro_dagster.settings import Settings
 from synchro_dagster.sources import all_sources
@@ -109,7 +110,10 @@ def identity_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefini
             warehouse.connect(synchro.warehouse_path) as conn,
         ):
             require_months_in_order(conn, month, synchro)
-            result = link_month(conn, month, synchro.retention_months)
+            try:
+                result = link_month(conn, month, synchro.retention_months)
+            except LinkageCapacityError as full:
+                raise dg.Failure(description=str(full)) from None
             write_month(conn, result)
             months.record(conn, month, "identity", context.run.run_id)
         figures = identity_figures(result)

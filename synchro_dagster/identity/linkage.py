@@ -218,7 +218,8 @@ LINK_MEMORY = "3GB"
 @contextmanager
 def _linkage_database() -> Iterator[duckdb.DuckDBPyConnection]:
     """An in-memory DuckDB for Splink, its memory capped at `LINK_MEMORY` (what does not fit
-    spills to a temporary folder removed afterwards; it holds tokens only)."""
+    spills to a temporary folder removed afterwards; it holds tokens only). Running out of both
+    is a `LinkageCapacityError` saying so, never DuckDB's message (it quotes the SQL)."""
     with tempfile.TemporaryDirectory(prefix="synchro-link-") as spill:
         conn = duckdb.connect(
             config={
@@ -229,8 +230,29 @@ def _linkage_database() -> Iterator[duckdb.DuckDBPyConnection]:
         )
         try:
             yield conn
+        except Exception as error:
+            cause = error.__cause__ or error  # Splink wraps the backend's error
+            full = isinstance(cause, duckdb.OutOfMemoryException) or (
+                isinstance(cause, duckdb.IOException) and "No space left" in str(cause)
+            )
+            if full:
+                raise LinkageCapacityError(Path(spill).parent) from None
+            raise
         finally:
             conn.close()
+
+
+class LinkageCapacityError(RuntimeError):
+    """The month's candidate pairs outgrew Splink's memory cap and the temporary disk."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(
+            f"Identity ran out of room for the month's candidate pairs: beyond its {LINK_MEMORY} "
+            f"of memory, DuckDB filled the disk under {folder} with temporary files (removed "
+            "since). Point TMPDIR at a larger disk for the run, or see the README, 'Scale': "
+            "territories of about 300,000 households do not link on one machine yet. Nothing "
+            "was written: the month's previous ids are unchanged."
+        )
 
 
 MIN_TRAINING_PAIRS = 1_000  # fewer pairs than this in a training block say nothing reliable

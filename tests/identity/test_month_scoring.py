@@ -6,10 +6,19 @@ from __future__ import annotations
 import random
 from datetime import date
 
+import duckdb
 import polars as pl
+import pytest
+from splink.internals.exceptions import SplinkException
 from stagekit import identities
 
-from synchro_dagster.identity.linkage import WEAK_THRESHOLD, Frequencies, scored_pairs
+from synchro_dagster.identity.linkage import (
+    WEAK_THRESHOLD,
+    Frequencies,
+    LinkageCapacityError,
+    _linkage_database,
+    scored_pairs,
+)
 from synchro_dagster.identity.persons import PROFILE
 from synchro_dagster.identity.tokens import tokenise
 
@@ -81,3 +90,23 @@ def test_one_record_per_spelling_finds_the_pairs_of_the_whole_history():
     # and none of the history's pairs among themselves were scored again
     old = set(history["record_id"].to_list())
     assert not any(a in old and b in old for a, b in month.select("a", "b").iter_rows())
+
+
+def test_pairs_beyond_the_memory_and_the_disk_fail_saying_what_to_do_not_the_sql():
+    """A real out-of-memory in Splink's database (its cap lowered here, its spill forbidden), as
+    Splink raises it: its own exception quoting the SQL, DuckDB's as the cause."""
+    query = "SELECT count(DISTINCT i) FROM range(20000000) t(i)"
+    with pytest.raises(LinkageCapacityError) as caught, _linkage_database() as conn:
+        conn.execute("SET memory_limit = '20MB'")
+        conn.execute("SET max_temp_directory_size = '1MB'")
+        try:
+            conn.execute(query).fetchall()
+        except duckdb.Error as error:
+            raise SplinkException(f"Error executing the following sql: {query}") from error
+    said = str(caught.value)
+    assert "TMPDIR" in said and "previous ids are unchanged" in said and "SELECT" not in said
+    with pytest.raises(SplinkException), _linkage_database() as conn:  # any other error: as is
+        try:
+            conn.execute("SELECT * FROM no_such_table")
+        except duckdb.Error as error:
+            raise SplinkException("Error executing the following sql") from error

@@ -562,11 +562,10 @@ WRITTEN_FROM = ".written_from.json"
 _WRITERS = ("report", "report_html", "report_xlsx", "xlsx", "french", "labels")
 
 
-def _written_from(report: Report, pdf: bool) -> str:
+def _written_from(report: Report, pdf: bool, code: bytes) -> str:
     """The report's content, its date of issue aside, and the code that writes its files."""
-    code = [Path(__file__).with_name(f"{m}.py").read_bytes() for m in _WRITERS]
     text = f"{replace(report, issued=date.min)!r}|pdf={pdf}".encode()
-    return hashlib.sha256(b"".join([*code, text])).hexdigest()
+    return hashlib.sha256(code + text).hexdigest()
 
 
 def write_reports(
@@ -587,13 +586,14 @@ def write_reports(
     out_dir.mkdir(parents=True, exist_ok=True)
     ledger = out_dir / WRITTEN_FROM
     done: dict[str, str] = json.loads(ledger.read_text()) if ledger.is_file() else {}
+    code = b"".join(Path(__file__).with_name(f"{m}.py").read_bytes() for m in _WRITERS)
     files: list[Path] = []
     written: list[str] = []
     report = None
     for month in months or figures.months:
         report = build_report(figures, month, issued, settings, estimates)
         base = out_dir / report.name
-        key = _written_from(report, chromium is not None)
+        key = _written_from(report, chromium is not None, code)
         wanted = (".xlsx", ".html", ".pdf") if chromium else (".xlsx", ".html")
         if done.get(report.name) == key and all(base.with_suffix(s).is_file() for s in wanted):
             continue

@@ -411,12 +411,24 @@ class Frequencies:
             )
 
 
+# records per chunk on each side of Splink's join: a larger input is scored chunk against chunk,
+# each keeping only its pairs above the threshold, so that the candidate pairs waiting to be
+# scored (with their tokens: ~1 kB each) stay within `LINK_MEMORY` and the temporary disk
+# (a Paris-sized month, 1.2 M records: 320 M candidate pairs, more than 61 GB spilled unchunked)
+CHUNK_RECORDS = 200_000
+
+
+def _chunks(records: int, chunk_records: int) -> int:
+    return max(1, math.ceil(records / chunk_records))
+
+
 def scored_pairs(
     records: pl.DataFrame,
     model: dict | None = None,
     threshold: float = MATCH_THRESHOLD,
     known: pl.DataFrame | None = None,
     frequencies: Frequencies | None = None,
+    chunk_records: int = CHUNK_RECORDS,
 ) -> pl.DataFrame:
     """Pairs above the threshold: a < b (record ids), w (match weight), both_dated, dates_agree.
 
@@ -425,7 +437,8 @@ def scored_pairs(
     them and `known`, never the pairs among `known` (a link-only join of the month against the
     month and the history, so that the work grows with the month, not with the history).
     Name frequencies are `frequencies` (default: those of the records given): the whole
-    history's, not only those of the part that is scored.
+    history's, not only those of the part that is scored. Inputs larger than `chunk_records`
+    are scored in chunks (`CHUNK_RECORDS`); the pairs are the same.
     """
     model = json.loads(json.dumps(model or load_model()))  # the caller's model stays as it was
     if frequencies is None:
@@ -449,7 +462,12 @@ def scored_pairs(
             tables = [_register(api, new, "link_month"), _register(api, against, "link_against")]
             linker = Linker(tables, model, log_level=logging.WARNING)
         frequencies.register(api, linker)
-        pairs = linker.inference.predict(threshold_match_probability=threshold)
+        right = records.height + (0 if known is None else known.height)
+        pairs = linker.inference.predict(
+            threshold_match_probability=threshold,
+            num_chunks_left=_chunks(records.height, chunk_records),
+            num_chunks_right=_chunks(right, chunk_records),
+        )
         lookup = "link_input" if known is None else "link_against"
         edges = conn.sql(f"""
             SELECT least(l.record_id, r.record_id) AS a, greatest(l.record_id, r.record_id) AS b,

@@ -92,6 +92,29 @@ def test_one_record_per_spelling_finds_the_pairs_of_the_whole_history():
     assert not any(a in old and b in old for a, b in month.select("a", "b").iter_rows())
 
 
+def test_a_month_scored_in_chunks_finds_the_same_pairs_with_the_same_weights():
+    """A large month is scored chunk against chunk (`CHUNK_RECORDS`): nothing found whole is
+    lost or scored twice, alone and against its history."""
+    records = _records(persons=200, months=3, seed=5)
+    new = records.filter(pl.col("month") == 2)
+    known = records.filter(pl.col("month") < 2)
+    frequencies = Frequencies.of(records)
+    for month, history in ((records, None), (new, known)):
+        whole = scored_pairs(
+            month, threshold=WEAK_THRESHOLD, known=history, frequencies=frequencies
+        ).sort("a", "b")
+        chunked = scored_pairs(
+            month,
+            threshold=WEAK_THRESHOLD,
+            known=history,
+            frequencies=frequencies,
+            chunk_records=70,  # 3 to 9 chunks a side
+        ).sort("a", "b")
+        assert whole.height > 300
+        assert chunked.select("a", "b").equals(whole.select("a", "b"))
+        assert (chunked["w"] - whole["w"]).abs().max() < 1e-9
+
+
 def test_pairs_beyond_the_memory_and_the_disk_fail_saying_what_to_do_not_the_sql():
     """A real out-of-memory in Splink's database (its cap lowered here, its spill forbidden), as
     Splink raises it: its own exception quoting the SQL, DuckDB's as the cause."""

@@ -12,6 +12,7 @@ import pytest
 from splink.internals.exceptions import SplinkException
 from stagekit import identities
 
+from synchro_dagster.identity import linkage
 from synchro_dagster.identity.linkage import (
     WEAK_THRESHOLD,
     Frequencies,
@@ -113,6 +114,38 @@ def test_a_month_scored_in_chunks_finds_the_same_pairs_with_the_same_weights():
         assert whole.height > 300
         assert chunked.select("a", "b").equals(whole.select("a", "b"))
         assert (chunked["w"] - whole["w"]).abs().max() < 1e-9
+
+
+def test_only_typo_forms_another_name_shares_are_exploded_and_no_pair_is_lost(monkeypatch):
+    """The one-typo rules explode, for each record, only the typo forms of its name that
+    another name (with the same other name) shares: every pair of names one typo apart still
+    shares one, and the scored pairs are those of exploding every form."""
+    records = _records(persons=200, months=3, seed=7)
+    frame = linkage.link_frame(records)
+    forms = dict(frame.select("record_id", "first_typo_forms").iter_rows())
+    typo = records.select(
+        "record_id", "tok_last", "tok_first", pl.col("tok_first_typo").str.split(" ")
+    ).rows()
+    apart = 0
+    for i, (a, last_a, first_a, forms_a) in enumerate(typo):
+        for b, last_b, first_b, forms_b in typo[i + 1 :]:
+            if last_a == last_b and first_a != first_b and set(forms_a) & set(forms_b):
+                apart += 1
+                assert set(forms[a]) & set(forms[b])
+    assert apart > 20  # the names one typo apart the test is about
+    exploded = frame["first_typo_forms"].list.len().fill_null(0).sum()
+    assert exploded < 0.2 * records["tok_first_typo"].str.split(" ").list.len().sum()
+
+    new, known = records.filter(pl.col("month") == 2), records.filter(pl.col("month") < 2)
+    frequencies = Frequencies.of(records)
+    found = scored_pairs(new, threshold=WEAK_THRESHOLD, known=known, frequencies=frequencies)
+
+    def every_form(records, forms, name, other):
+        return records.select("record_id", pl.col(f"{name}_typo").str.split(" ").alias(forms))
+
+    monkeypatch.setattr(linkage, "_linking_forms", every_form)
+    expected = scored_pairs(new, threshold=WEAK_THRESHOLD, known=known, frequencies=frequencies)
+    assert found.sort("a", "b").select("a", "b").equals(expected.sort("a", "b").select("a", "b"))
 
 
 def test_pairs_beyond_the_memory_and_the_disk_fail_saying_what_to_do_not_the_sql():

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import resource
 import shutil
@@ -533,7 +534,11 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--month", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.stage:
+    if args.stage:  # a stage's own progress (identity's, chunk by chunk), as the run's log has it
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("[%(asctime)s]   %(message)s", "%H:%M:%S"))
+        logging.getLogger("synchro").addHandler(handler)
+        logging.getLogger("synchro").setLevel(logging.INFO)
         one_stage(args.stage, args.data_dir, args.month)
         return
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",")]

@@ -240,6 +240,21 @@ def test_runs_appear_under_their_code_location_and_checks_under_their_month(ran)
         history = instance.event_log_storage.get_asset_check_execution_history(key, limit=100)
         evaluated = {r.event.dagster_event.event_specific_data.partition for r in history}
         assert evaluated == {f"{m:%Y-%m}" for m in MONTHS}
+        # identity's progress, in the run's log as the UI shows it: counts and seconds only
+        last = next(r for r in runs if r.tags["dagster/partition"] == f"{MONTHS[-1]:%Y-%m}")
+        said = [
+            r.user_message
+            for r in instance.all_logs(last.run_id)
+            if r.user_message.startswith(f"identity {MONTHS[-1]:%Y-%m}: ")
+        ]
+        shapes = [
+            r"scoring \d+ records of the month against \d+ known spellings",
+            r"\d+ likely pairs \(\d+ s so far\); forming persons",
+            r"\d+ persons created, \d+ merged; households formed \(\d+ s\)",
+        ]
+        assert len(said) == len(shapes)
+        for message, shape in zip(said, shapes, strict=True):
+            assert re.fullmatch(shape, message.split(": ", 1)[1]), message
         instance.dispose()
 
 

@@ -274,6 +274,34 @@ def _linkage_database() -> Iterator[duckdb.DuckDBPyConnection]:
             conn.close()
 
 
+PROGRESS = logging.getLogger("synchro.identity")
+_SPLINK_CHUNKS = logging.getLogger("splink.internals.linker_components.inference")
+
+
+class _ChunkDone(logging.Handler):
+    """Splink's line at the end of each chunk ("Completed chunk 3/36 (8%) | Elapsed ...",
+    counts and seconds only), passed on as identity's progress."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("Completed chunk"):
+            PROGRESS.info("scoring: %s", message.removeprefix("Completed "))
+
+
+@contextmanager
+def _chunk_progress() -> Iterator[None]:
+    handler, level = _ChunkDone(), _SPLINK_CHUNKS.level
+    _SPLINK_CHUNKS.addHandler(handler)
+    _SPLINK_CHUNKS.setLevel(logging.INFO)
+    _SPLINK_CHUNKS.propagate = False  # its other lines stay quiet
+    try:
+        yield
+    finally:
+        _SPLINK_CHUNKS.removeHandler(handler)
+        _SPLINK_CHUNKS.setLevel(level)
+        _SPLINK_CHUNKS.propagate = True
+
+
 class LinkageCapacityError(RuntimeError):
     """The month's candidate pairs outgrew Splink's memory cap and the temporary disk."""
 
@@ -501,12 +529,18 @@ def scored_pairs(
             ]
             linker = Linker(tables, model, log_level=logging.WARNING)
         frequencies.register(api, linker)
-        right = records.height + (0 if known is None else known.height)
-        pairs = linker.inference.predict(
-            threshold_match_probability=threshold,
-            num_chunks_left=_chunks(records.height, chunk_records),
-            num_chunks_right=_chunks(right, chunk_records),
+        chunks = (
+            _chunks(records.height, chunk_records),
+            _chunks(records.height + (0 if known is None else known.height), chunk_records),
         )
+        if chunks != (1, 1):
+            PROGRESS.info("scoring in %d x %d chunks", *chunks)
+        with _chunk_progress():
+            pairs = linker.inference.predict(
+                threshold_match_probability=threshold,
+                num_chunks_left=chunks[0],
+                num_chunks_right=chunks[1],
+            )
         lookup = "link_input" if known is None else "link_against"
         edges = conn.sql(f"""
             SELECT least(l.record_id, r.record_id) AS a, greatest(l.record_id, r.record_id) AS b,

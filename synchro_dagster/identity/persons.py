@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -25,6 +26,7 @@ from synchro_dagster.identity.horizon import forgotten_links, months_before, wit
 from synchro_dagster.identity.linkage import (
     LINK_COLUMNS,
     MATCH_THRESHOLD,
+    PROGRESS,
     TF_COLUMNS,
     WEAK_THRESHOLD,
     Components,
@@ -239,8 +241,15 @@ def _link(
     conn: duckdb.DuckDBPyConnection, history: History, forgotten: pl.DataFrame
 ) -> MonthIdentity:
     month = history.month
+    started = time.perf_counter()
     frequencies = history.frequencies()
     model, estimated, model_from = territory_model(conn, history, frequencies.records)
+    if estimated is not None:
+        PROGRESS.info(
+            "identity %s: model estimated again on the territory's records (%.0f s)",
+            month.isoformat()[:7],
+            time.perf_counter() - started,
+        )
     # a known person is one node (its records are already together), holding the markers of
     # all its records; the month is scored against one record of each of its spellings
     scored = history.scored()
@@ -253,7 +262,19 @@ def _link(
     )
     new = scored.filter(pl.col("month") == month)
     known = scored.filter(pl.col("month") < month)
+    PROGRESS.info(
+        "identity %s: scoring %d records of the month against %d known spellings",
+        month.isoformat()[:7],
+        new.height,
+        known.height,
+    )
     edges = scored_pairs(new, model, WEAK_THRESHOLD, known=known, frequencies=frequencies)
+    PROGRESS.info(
+        "identity %s: %d likely pairs (%.0f s so far); forming persons",
+        month.isoformat()[:7],
+        edges.height,
+        time.perf_counter() - started,
+    )
     edges, always = _apply_corrections(conn, scored, edges)
     edges = _heaviest_per_person(edges, scored)
     node_of: dict[int, int] = dict(scored.select("record_id", "node").iter_rows())
@@ -338,6 +359,13 @@ def _link(
         previous,
     )
     result.churn.update(household_churn)
+    PROGRESS.info(
+        "identity %s: %d persons created, %d merged; households formed (%.0f s)",
+        month.isoformat()[:7],
+        created,
+        len(result.person_aliases),
+        time.perf_counter() - started,
+    )
     return result
 
 

@@ -3,6 +3,7 @@ the whole history: the pairs it finds must be those the whole history would give
 
 from __future__ import annotations
 
+import logging
 import random
 from datetime import date
 
@@ -93,9 +94,9 @@ def test_one_record_per_spelling_finds_the_pairs_of_the_whole_history():
     assert not any(a in old and b in old for a, b in month.select("a", "b").iter_rows())
 
 
-def test_a_month_scored_in_chunks_finds_the_same_pairs_with_the_same_weights():
+def test_a_month_scored_in_chunks_finds_the_same_pairs_with_the_same_weights(caplog):
     """A large month is scored chunk against chunk (`CHUNK_RECORDS`): nothing found whole is
-    lost or scored twice, alone and against its history."""
+    lost or scored twice, alone and against its history; each chunk done is said."""
     records = _records(persons=200, months=3, seed=5)
     new = records.filter(pl.col("month") == 2)
     known = records.filter(pl.col("month") < 2)
@@ -104,13 +105,20 @@ def test_a_month_scored_in_chunks_finds_the_same_pairs_with_the_same_weights():
         whole = scored_pairs(
             month, threshold=WEAK_THRESHOLD, known=history, frequencies=frequencies
         ).sort("a", "b")
-        chunked = scored_pairs(
-            month,
-            threshold=WEAK_THRESHOLD,
-            known=history,
-            frequencies=frequencies,
-            chunk_records=70,  # 3 to 9 chunks a side
-        ).sort("a", "b")
+        caplog.clear()
+        with caplog.at_level(logging.INFO, "synchro.identity"):
+            chunked = scored_pairs(
+                month,
+                threshold=WEAK_THRESHOLD,
+                known=history,
+                frequencies=frequencies,
+                chunk_records=70,  # 3 to 9 chunks a side
+            ).sort("a", "b")
+        said = [r.getMessage() for r in caplog.records if r.name == "synchro.identity"]
+        sides = 9 if history is None else 3  # 600 records, or 200 against 600
+        assert said[0] == f"scoring in {sides} x 9 chunks"
+        assert said[-1].startswith(f"scoring: chunk {sides * 9}/{sides * 9} (100%)")
+        assert len(said) == 1 + sides * 9
         assert whole.height > 300
         assert chunked.select("a", "b").equals(whole.select("a", "b"))
         assert (chunked["w"] - whole["w"]).abs().max() < 1e-9

@@ -309,9 +309,9 @@ class LinkageCapacityError(RuntimeError):
         super().__init__(
             f"Identity ran out of room for the month's candidate pairs: beyond its {LINK_MEMORY} "
             f"of memory, DuckDB filled the disk under {folder} with temporary files (removed "
-            "since). Point TMPDIR at a larger disk for the run, or see the README, 'Scale': "
-            "territories of about 300,000 households do not link on one machine yet. Nothing "
-            "was written: the month's previous ids are unchanged."
+            "since). Point TMPDIR at a larger disk for the run; the README, 'Scale', gives what "
+            "a territory of each size needed. Nothing was written: the month's previous ids "
+            "are unchanged."
         )
 
 

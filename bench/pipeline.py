@@ -216,11 +216,10 @@ def progress(text: str) -> None:
 
 
 def child(args: list[str], env: dict[str, str], what: str) -> str:
-    """Runs a process and returns its stdout; a failure stops the bench saying which step,
-    with the end of the child's stderr."""
-    done = subprocess.run(args, env=env, capture_output=True, text=True)
+    """Runs a process and returns its stdout; its stderr (a stage's progress, an error) goes to
+    ours as it comes; a failure stops the bench saying which step."""
+    done = subprocess.run(args, env=env, stdout=subprocess.PIPE, text=True)
     if done.returncode != 0:
-        sys.stderr.write(done.stderr[-4000:])
         raise SystemExit(f"bench/pipeline.py: {what} failed (exit {done.returncode}); see above")
     return done.stdout
 

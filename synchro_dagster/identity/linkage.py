@@ -227,7 +227,12 @@ def link_frame(records: pl.DataFrame) -> pl.DataFrame:
     columns = [*LINK_COLUMNS, *(["is_new"] if "is_new" in records.columns else [])]
     frame = records.select(columns)
     for forms, name, other in TYPO_BLOCKS:
-        frame = frame.join(_linking_forms(records, forms, name, other), on="record_id", how="left")
+        frame = frame.join(
+            _linking_forms(records, forms, name, other),
+            on="record_id",
+            how="left",
+            maintain_order="left",  # bench/linkage.py puts the truth beside it, row for row
+        )
     return frame
 
 
@@ -286,6 +291,8 @@ class _ChunkDone(logging.Handler):
         message = record.getMessage()
         if message.startswith("Completed chunk"):
             PROGRESS.info("scoring: %s", message.removeprefix("Completed "))
+        elif record.levelno >= logging.WARNING:  # Splink's warnings go where they went
+            logging.getLogger("splink").handle(record)
 
 
 @contextmanager
@@ -293,7 +300,7 @@ def _chunk_progress() -> Iterator[None]:
     handler, level = _ChunkDone(), _SPLINK_CHUNKS.level
     _SPLINK_CHUNKS.addHandler(handler)
     _SPLINK_CHUNKS.setLevel(logging.INFO)
-    _SPLINK_CHUNKS.propagate = False  # its other lines stay quiet
+    _SPLINK_CHUNKS.propagate = False  # its other information lines stay quiet
     try:
         yield
     finally:

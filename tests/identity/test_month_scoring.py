@@ -124,36 +124,52 @@ def test_a_month_scored_in_chunks_finds_the_same_pairs_with_the_same_weights(cap
         assert (chunked["w"] - whole["w"]).abs().max() < 1e-9
 
 
-def test_only_typo_forms_another_name_shares_are_exploded_and_no_pair_is_lost(monkeypatch):
+@pytest.mark.parametrize(
+    ("forms", "name", "other"), linkage.TYPO_BLOCKS, ids=["first_typo", "last_typo"]
+)
+def test_only_typo_forms_another_name_shares_are_exploded_and_no_pair_is_lost(
+    monkeypatch, forms, name, other
+):
     """The one-typo rules explode, for each record, only the typo forms of its name that
     another name (with the same other name) shares: every pair of names one typo apart still
-    shares one, and the scored pairs are those of exploding every form."""
-    records = _records(persons=200, months=3, seed=7)
+    shares one, and every pair blocked (whatever its score), alone or against the history
+    (forms shared across the two), is one that exploding every form blocks."""
+    records = _records(persons=200, months=3, seed=7)  # typos in first names
+    if name == "tok_last":  # ... typed in the last name's columns instead
+        swap = {"tok_first": "tok_last", "tok_first_typo": "tok_last_typo"}
+        records = records.rename({**swap, **{v: k for k, v in swap.items()}})
     frame = linkage.link_frame(records)
-    forms = dict(frame.select("record_id", "first_typo_forms").iter_rows())
-    typo = records.select(
-        "record_id", "tok_last", "tok_first", pl.col("tok_first_typo").str.split(" ")
-    ).rows()
+    shared = dict(frame.select("record_id", forms).iter_rows())
+    typo = records.select("record_id", other, name, pl.col(f"{name}_typo").str.split(" ")).rows()
     apart = 0
-    for i, (a, last_a, first_a, forms_a) in enumerate(typo):
-        for b, last_b, first_b, forms_b in typo[i + 1 :]:
-            if last_a == last_b and first_a != first_b and set(forms_a) & set(forms_b):
+    for i, (a, other_a, name_a, forms_a) in enumerate(typo):
+        for b, other_b, name_b, forms_b in typo[i + 1 :]:
+            if other_a == other_b and name_a != name_b and set(forms_a) & set(forms_b):
                 apart += 1
-                assert set(forms[a]) & set(forms[b])
+                assert set(shared[a]) & set(shared[b])
     assert apart > 20  # the names one typo apart the test is about
-    exploded = frame["first_typo_forms"].list.len().fill_null(0).sum()
-    assert exploded < 0.2 * records["tok_first_typo"].str.split(" ").list.len().sum()
+    exploded = frame[forms].list.len().fill_null(0).sum()
+    assert exploded < 0.2 * records[f"{name}_typo"].str.split(" ").list.len().sum()
 
     new, known = records.filter(pl.col("month") == 2), records.filter(pl.col("month") < 2)
     frequencies = Frequencies.of(records)
-    found = scored_pairs(new, threshold=WEAK_THRESHOLD, known=known, frequencies=frequencies)
+
+    def blocked() -> list[pl.DataFrame]:
+        return [
+            scored_pairs(m, threshold=0.0, known=h, frequencies=frequencies)
+            .select("a", "b")
+            .sort("a", "b")
+            for m, h in ((records, None), (new, known))
+        ]
+
+    found = blocked()
 
     def every_form(records, forms, name, other):
         return records.select("record_id", pl.col(f"{name}_typo").str.split(" ").alias(forms))
 
     monkeypatch.setattr(linkage, "_linking_forms", every_form)
-    expected = scored_pairs(new, threshold=WEAK_THRESHOLD, known=known, frequencies=frequencies)
-    assert found.sort("a", "b").select("a", "b").equals(expected.sort("a", "b").select("a", "b"))
+    for mine, expected in zip(found, blocked(), strict=True):
+        assert mine.equals(expected)
 
 
 def test_pairs_beyond_the_memory_and_the_disk_fail_saying_what_to_do_not_the_sql():

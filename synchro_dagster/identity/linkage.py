@@ -170,7 +170,9 @@ TYPO_BLOCKS = (
 BLOCKING_RULES = (
     block_on("tok_last", "tok_birth_year"),
     block_on("tok_first", "tok_dob"),
-    block_on("tok_dob"),
+    # the birth date alone, within one sex (or none given): at 300,000 households 14.2 M
+    # candidate pairs instead of 26.4 M, the same recall on both profiles and FEBRL4
+    CustomRule("l.tok_dob = r.tok_dob AND l.sex IS NOT DISTINCT FROM r.sex"),
     block_on("tok_name_sorted"),
     block_on("tok_phon_last", "tok_phon_first"),
     block_on("tok_last_core", "tok_first_first"),

@@ -247,7 +247,7 @@ def test_runs_appear_under_their_code_location_and_checks_under_their_month(ran)
             for r in instance.all_logs(last.run_id)
             if r.user_message.startswith(f"identity {MONTHS[-1]:%Y-%m}: ")
         ]
-        if said and said[0].startswith(f"identity {MONTHS[-1]:%Y-%m}: model estimated again"):
+        if said and said[0].startswith(f"identity {MONTHS[-1]:%Y-%m}: model estimated on"):
             said = said[1:]  # the month the records doubled
         shapes = [
             r"scoring \d+ records of the month against \d+ known spellings",

@@ -246,7 +246,7 @@ def _link(
     model, estimated, model_from = territory_model(conn, history, frequencies.records)
     if estimated is not None:
         PROGRESS.info(
-            "identity %s: model estimated again on the territory's records (%.0f s)",
+            "identity %s: model estimated on the territory's records (%.0f s)",
             month.isoformat()[:7],
             time.perf_counter() - started,
         )

@@ -241,13 +241,13 @@ def _link(
     conn: duckdb.DuckDBPyConnection, history: History, forgotten: pl.DataFrame
 ) -> MonthIdentity:
     month = history.month
-    started = time.perf_counter()
+    said, started = f"identity {month:%Y-%m}:", time.perf_counter()  # progress lines' prefix
     frequencies = history.frequencies()
     model, estimated, model_from = territory_model(conn, history, frequencies.records)
     if estimated is not None:
         PROGRESS.info(
-            "identity %s: model estimated on the territory's records (%.0f s)",
-            month.isoformat()[:7],
+            "%s model estimated on the territory's records (%.0f s)",
+            said,
             time.perf_counter() - started,
         )
     # a known person is one node (its records are already together), holding the markers of
@@ -263,15 +263,15 @@ def _link(
     new = scored.filter(pl.col("month") == month)
     known = scored.filter(pl.col("month") < month)
     PROGRESS.info(
-        "identity %s: scoring %d records of the month against %d known spellings",
-        month.isoformat()[:7],
+        "%s scoring %d records of the month against %d known spellings",
+        said,
         new.height,
         known.height,
     )
     edges = scored_pairs(new, model, WEAK_THRESHOLD, known=known, frequencies=frequencies)
     PROGRESS.info(
-        "identity %s: %d likely pairs (%.0f s so far); forming persons",
-        month.isoformat()[:7],
+        "%s %d likely pairs (%.0f s so far); forming persons",
+        said,
         edges.height,
         time.perf_counter() - started,
     )
@@ -360,8 +360,8 @@ def _link(
     )
     result.churn.update(household_churn)
     PROGRESS.info(
-        "identity %s: %d persons created, %d merged; households formed (%.0f s)",
-        month.isoformat()[:7],
+        "%s %d persons created, %d merged; households formed (%.0f s)",
+        said,
         created,
         len(result.person_aliases),
         time.perf_counter() - started,

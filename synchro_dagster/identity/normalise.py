@@ -140,7 +140,15 @@ def _single_letters(text: str) -> str:
     return _DOUBLED.sub(r"\1", text)
 
 
-def one_typo_away(compacted: str) -> list[str]:
-    """The name and every spelling with one letter deleted: two names one typo apart (a
-    substitution, deletion, insertion or transposition) always share one of these forms."""
-    return [compacted, *{compacted[:i] + compacted[i + 1 :] for i in range(len(compacted))}]
+def one_typo_away(names: pl.DataFrame) -> pl.DataFrame:
+    """Each compacted name `v` -> the name and every spelling with one letter deleted (`f`): two
+    names one typo apart (a substitution, deletion, insertion or transposition) always share one
+    of these forms."""
+    at = names.with_columns(pl.int_ranges(0, pl.col("v").str.len_chars()).alias("i"))
+    deleted = pl.col("v").str.slice(0, pl.col("i")) + pl.col("v").str.slice(pl.col("i") + 1)
+    return pl.concat(
+        [
+            names.select("v", pl.col("v").alias("f")),
+            at.explode("i").drop_nulls("i").select("v", deleted.alias("f")),
+        ]
+    )

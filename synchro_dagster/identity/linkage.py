@@ -341,23 +341,47 @@ def _date_training_block(records: pl.DataFrame) -> tuple[str, ...]:
     return inside if enough else ("tok_last", "tok_first")
 
 
+PRIOR_RULE = ("tok_name", "tok_dob")  # the pairs the prior is counted on: typed exactly alike
+PRIOR_RULE_RECALL_GUESS = 0.7  # their share of the true pairs, until the m's are estimated
+PRIOR_RULE_LEVELS = ("last_name", "first_name", "birth_date")  # the rule's exact levels
+
+
+def prior_rule_recall(model: dict, records: pl.DataFrame) -> float:
+    """The share of true pairs that `PRIOR_RULE` finds, as the model's m's say: both records
+    have a full name and a full birth date, and the three agree exactly (the m of each
+    comparison's exact level, taken as independent)."""
+    known = records.select(pl.all_horizontal(pl.col(PRIOR_RULE).is_not_null()).mean()).item()
+    recall = known**2
+    for comparison in model["comparisons"]:
+        if comparison["output_column_name"] in PRIOR_RULE_LEVELS:
+            levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+            recall *= levels[0].get("m_probability") or 0.0  # 0: not estimated, keep the guess
+    return recall
+
+
 def _fit(records: pl.DataFrame, start: dict | SettingsCreator) -> dict:
-    """Unsupervised estimation from `start`: the prior from exact name + birth date pairs, u on
-    random pairs, m by expectation maximisation on two blocks (same birth date: the names'
-    noise; `_date_training_block`: the dates' noise). A comparison a block fixes keeps the
-    values the other block or `start` gave it."""
+    """Unsupervised estimation from `start`: u on random pairs, m by expectation maximisation
+    on two blocks (same birth date: the names' noise; `_date_training_block`: the dates'
+    noise), the prior from the pairs typed exactly alike (`PRIOR_RULE`) divided by the share of
+    true pairs the m's say they are (`prior_rule_recall`: a territory whose records are often
+    mistyped has more true pairs than its exact ones suggest). A comparison a block fixes
+    keeps the values the other block or `start` gave it."""
     with _linkage_database() as conn:
         api = DuckDBAPI(conn)
         linker = Linker(_register(api, link_frame(records)), start, log_level=logging.WARNING)
+        rule = [block_on(*PRIOR_RULE)]
         linker.training.estimate_probability_two_random_records_match(
-            [block_on("tok_name", "tok_dob")], recall=0.7
-        )
+            rule, recall=PRIOR_RULE_RECALL_GUESS
+        )  # where expectation maximisation starts from
         linker.training.estimate_u_using_random_sampling(max_pairs=2_000_000, seed=1)
         for block in (("tok_dob",), _date_training_block(records)):
             if _pairs_sharing(records, block) >= MIN_TRAINING_PAIRS:
                 linker.training.estimate_parameters_using_expectation_maximisation(
                     block_on(*block), estimate_without_term_frequencies=True
                 )
+        recall = prior_rule_recall(linker.misc.save_model_to_json(), records)
+        if 0 < recall <= 1:
+            linker.training.estimate_probability_two_random_records_match(rule, recall=recall)
         return linker.misc.save_model_to_json()
 
 

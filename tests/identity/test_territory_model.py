@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 from datetime import date
 
@@ -58,9 +59,9 @@ def test_too_few_records_keep_the_shipped_model():
     assert linkage.estimate(few.with_row_index("record_id")) is None
 
 
-def _territory(n: int, seed: int) -> list[tuple]:
+def _territory(n: int, seed: int, mistyped: int = 1) -> list[tuple]:
     """n persons typed twice: (last, first, birth_date, sex, household_ref), the second time
-    with a one-letter typo in the first name for one person in five."""
+    with a one-letter typo in the first name for `mistyped` persons in five."""
     rng = random.Random(seed)
     letters = "ABCDEFGHIJKLMNOPRSTUVZ"
     rows = []
@@ -70,7 +71,7 @@ def _territory(n: int, seed: int) -> list[tuple]:
         born = date(1950 + rng.randrange(60), 1 + rng.randrange(12), 1 + rng.randrange(28))
         sex = rng.choice("MF")
         rows.append((last, first, born, sex, f"H{i}"))
-        typed = first[:-1] + "Q" if i % 5 == 0 else first
+        typed = first[:-1] + "Q" if i % 5 < mistyped else first
         rows.append((last, typed, born, sex, f"H{i}"))
     return rows
 
@@ -98,6 +99,17 @@ def test_link_month_estimates_on_the_territory_stores_it_and_reruns_leave_one_ro
         # persons: 1,200, every pair joined
         links = result.links
         assert links["person_id"].n_unique() == 1200
+
+
+def test_the_prior_counts_the_true_pairs_typed_apart_too():
+    # three persons in five mistyped: 40 % of the true pairs are typed exactly alike, not the
+    # 70 % guessed before the m's are known; the prior is then the true pairs' share
+    with duckdb.connect() as conn:
+        stage(conn, date(2025, 1, 1), [(i + 2, *r) for i, r in enumerate(_territory(1200, 9, 3))])
+        model = link_month(conn, date(2025, 1, 1)).estimate.model
+    true_prior = 1200 / math.comb(2400, 2)
+    # (the guess would give 0.57 of it; the m's, estimated, put it within 15 %)
+    assert model["probability_two_random_records_match"] == pytest.approx(true_prior, rel=0.15)
 
 
 def test_the_next_month_uses_the_stored_estimate_until_records_double():

@@ -344,13 +344,16 @@ def _date_training_block(records: pl.DataFrame) -> tuple[str, ...]:
 PRIOR_RULE = ("tok_name", "tok_dob")  # the pairs the prior is counted on: typed exactly alike
 PRIOR_RULE_RECALL_GUESS = 0.7  # their share of the true pairs, until the m's are estimated
 PRIOR_RULE_LEVELS = ("last_name", "first_name", "birth_date")  # the rule's exact levels
+# what those comparisons' null levels test: their m's count only the pairs where both records
+# have these (a date given as its year only is in the birth date's m, as not exact)
+PRIOR_RULE_KNOWN = ("tok_last", "tok_first", "tok_birth_year")
 
 
 def prior_rule_recall(model: dict, records: pl.DataFrame) -> float:
     """The share of true pairs that `PRIOR_RULE` finds, as the model's m's say: both records
-    have a full name and a full birth date, and the three agree exactly (the m of each
-    comparison's exact level, taken as independent)."""
-    known = records.select(pl.all_horizontal(pl.col(PRIOR_RULE).is_not_null()).mean()).item()
+    have the columns the three comparisons need (`PRIOR_RULE_KNOWN`), and the three agree
+    exactly (the m of each comparison's exact level, taken as independent)."""
+    known = records.select(pl.all_horizontal(pl.col(PRIOR_RULE_KNOWN).is_not_null()).mean()).item()
     recall = known**2
     for comparison in model["comparisons"]:
         if comparison["output_column_name"] in PRIOR_RULE_LEVELS:

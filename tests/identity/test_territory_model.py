@@ -59,9 +59,10 @@ def test_too_few_records_keep_the_shipped_model():
     assert linkage.estimate(few.with_row_index("record_id")) is None
 
 
-def _territory(n: int, seed: int, mistyped: int = 1) -> list[tuple]:
+def _territory(n: int, seed: int, mistyped: int = 1, year_only: int = 0) -> list[tuple]:
     """n persons typed twice: (last, first, birth_date, sex, household_ref), the second time
-    with a one-letter typo in the first name for `mistyped` persons in five."""
+    with a one-letter typo in the first name for `mistyped` persons in five; `year_only` in five
+    (independently, by fives of persons) born on a 01/01, which counts as the year only."""
     rng = random.Random(seed)
     letters = "ABCDEFGHIJKLMNOPRSTUVZ"
     rows = []
@@ -69,6 +70,7 @@ def _territory(n: int, seed: int, mistyped: int = 1) -> list[tuple]:
         last = "".join(rng.choice(letters) for _ in range(7))
         first = "".join(rng.choice(letters) for _ in range(6))
         born = date(1950 + rng.randrange(60), 1 + rng.randrange(12), 1 + rng.randrange(28))
+        born = born.replace(month=1, day=1) if i // 5 % 5 < year_only else born
         sex = rng.choice("MF")
         rows.append((last, first, born, sex, f"H{i}"))
         typed = first[:-1] + "Q" if i % 5 < mistyped else first
@@ -102,13 +104,16 @@ def test_link_month_estimates_on_the_territory_stores_it_and_reruns_leave_one_ro
 
 
 def test_the_prior_counts_the_true_pairs_typed_apart_too():
-    # three persons in five mistyped: 40 % of the true pairs are typed exactly alike, not the
-    # 70 % guessed before the m's are known; the prior is then the true pairs' share
+    # one person in five mistyped, two in five dated by the year only: 48 % of the true pairs
+    # are typed exactly alike, not the 70 % guessed before the m's are known; the prior is then
+    # the true pairs' share (1,300 persons: enough pairs in both blocks to estimate both m's)
+    rows = _territory(1300, 9, mistyped=1, year_only=2)
     with duckdb.connect() as conn:
-        stage(conn, date(2025, 1, 1), [(i + 2, *r) for i, r in enumerate(_territory(1200, 9, 3))])
+        stage(conn, date(2025, 1, 1), [(i + 2, *r) for i, r in enumerate(rows)])
         model = link_month(conn, date(2025, 1, 1)).estimate.model
-    true_prior = 1200 / math.comb(2400, 2)
-    # (the guess would give 0.57 of it; the m's, estimated, put it within 15 %)
+    true_prior = 1300 / math.comb(2600, 2)
+    # (the guess would give 0.69 of it; the first name's m left out, 0.8; the year-only dates
+    # counted twice, in the birth date's m and as undated records, 2.5; the m's: within 15 %)
     assert model["probability_two_random_records_match"] == pytest.approx(true_prior, rel=0.15)
 
 

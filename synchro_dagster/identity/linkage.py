@@ -372,9 +372,8 @@ def _fit(records: pl.DataFrame, start: dict | SettingsCreator) -> dict:
     with _linkage_database() as conn:
         api = DuckDBAPI(conn)
         linker = Linker(_register(api, link_frame(records)), start, log_level=logging.WARNING)
-        rule = [block_on(*PRIOR_RULE)]
         linker.training.estimate_probability_two_random_records_match(
-            rule, recall=PRIOR_RULE_RECALL_GUESS
+            [block_on(*PRIOR_RULE)], recall=PRIOR_RULE_RECALL_GUESS
         )  # where expectation maximisation starts from
         linker.training.estimate_u_using_random_sampling(max_pairs=2_000_000, seed=1)
         for block in (("tok_dob",), _date_training_block(records)):
@@ -382,10 +381,12 @@ def _fit(records: pl.DataFrame, start: dict | SettingsCreator) -> dict:
                 linker.training.estimate_parameters_using_expectation_maximisation(
                     block_on(*block), estimate_without_term_frequencies=True
                 )
-        recall = prior_rule_recall(linker.misc.save_model_to_json(), records)
-        if 0 < recall <= 1:
-            linker.training.estimate_probability_two_random_records_match(rule, recall=recall)
-        return linker.misc.save_model_to_json()
+        model = linker.misc.save_model_to_json()
+        # the same exact pairs over the m's share instead of the guess (Splink's own call would
+        # refuse a prior above 1; here `model_problems` refuses anything above 0.2)
+        if recall := prior_rule_recall(model, records):
+            model["probability_two_random_records_match"] *= PRIOR_RULE_RECALL_GUESS / recall
+        return model
 
 
 def train(records: pl.DataFrame, description: str, path: Path = MODEL_PATH) -> dict:

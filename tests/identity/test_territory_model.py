@@ -12,7 +12,7 @@ import pytest
 from stagekit import identities, stage
 
 from synchro_dagster.identity import linkage
-from synchro_dagster.identity.persons import link_month, write_month
+from synchro_dagster.identity.persons import link_month, staged_records, write_month
 from synchro_dagster.identity.tokens import tokenise
 
 
@@ -115,6 +115,22 @@ def test_the_prior_counts_the_true_pairs_typed_apart_too():
     # (the guess would give 0.69 of it; the first name's m left out, 0.8; the year-only dates
     # counted twice, in the birth date's m and as undated records, 2.5; the m's: within 15 %)
     assert model["probability_two_random_records_match"] == pytest.approx(true_prior, rel=0.15)
+
+
+def test_a_prior_above_one_gives_a_refused_estimate_not_a_failure():
+    # 600 persons: too few pairs for expectation maximisation, the start's m's stay; exact
+    # levels of m 0.01 say a millionth of the true pairs are typed alike: a prior above 1
+    with duckdb.connect() as conn:
+        stage(conn, date(2025, 1, 1), [(i + 2, *r) for i, r in enumerate(_territory(600, 11))])
+        records = staged_records(conn, date(2025, 1, 1))
+    start = linkage.load_model()
+    for comparison in linkage.PRIOR_RULE_LEVELS:
+        _level(start, comparison, "Exact match")["m_probability"] = 0.01
+    estimate = linkage.estimate(records, start)
+    assert not estimate.accepted
+    assert (
+        estimate.problems[0].startswith("prior ") and "outside (1e-08, 0.2)" in estimate.problems[0]
+    )
 
 
 def test_the_next_month_uses_the_stored_estimate_until_records_double():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dagster as dg
 
 from synchro_dagster.defs.automation import monthly_job, monthly_schedule
+from synchro_dagster.defs.common import in_territory
 from synchro_dagster.defs.core import core_assets
 from synchro_dagster.defs.identity import identity_assets
 from synchro_dagster.defs.landing import landing_sensor, landing_specs
@@ -28,10 +29,15 @@ from synchro_dagster.settings import Settings
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
+    """The code location of the settings' data directory; with a territory, every asset key
+    is under the territory's name (`nord/staging/sne`), so that territories sharing an instance
+    never share an asset."""
     partitions = monthly_partitions(settings)
-    job = monthly_job()
-    return dg.Definitions(
-        assets=[
+    territory = settings.territory
+    job, publish, feedback = monthly_job(), publish_job(territory), feedback_job(territory)
+    assets = in_territory(
+        territory,
+        [
             *landing_specs(partitions),
             *staging_assets(partitions),
             *identity_assets(partitions),
@@ -42,12 +48,15 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             partner_feedback_asset(partitions),
             monthly_report,
         ],
-        jobs=[job, publish_job, feedback_job, retention_job],
+    )
+    return dg.Definitions(
+        assets=assets,
+        jobs=[job, publish, feedback, retention_job],
         schedules=[monthly_schedule(job), retention_schedule],
         sensors=[
             landing_sensor(job, partitions),
-            publish_after_monthly(job),
-            *feedback_after_monthly(job),
+            publish_after_monthly(job, publish, territory),
+            *feedback_after_monthly(job, feedback),
             dead_runs_sensor(own_location(settings)),
         ],
         executor=exclusive_executor(settings),  # one run at a time, in its own process

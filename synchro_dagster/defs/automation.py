@@ -11,7 +11,8 @@ DAY_OF_MONTH, HOUR = 10, 6
 def monthly_job() -> dg.UnresolvedAssetJobDefinition:
     return dg.define_asset_job(
         name="monthly_job",
-        selection=dg.AssetSelection.key_prefixes(["staging"], ["identity"], ["core"], ["marts"]),
+        # by group, not key: the same assets under a territory's key prefix
+        selection=dg.AssetSelection.groups("staging", "identity", "core", "marts"),
         description="The whole monthly chain for one month: every source staged, then every "
         "stage after it. The schedule, the landing sensor and `synchro run` use it.",
     )

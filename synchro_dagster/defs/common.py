@@ -1,5 +1,6 @@
 """What every stage's Dagster definitions share: owners, honest code versions, check results,
-table schemas and lineage, and failures that never carry an exception's text."""
+table schemas and lineage, failures that never carry an exception's text, and asset keys under
+their territory."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import ast
 import hashlib
 import importlib.util
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from functools import cache
@@ -116,9 +117,10 @@ def check_evaluation(
     )
 
 
-def check_result(outcome: CheckOutcome, asset: dg.AssetKey | None = None) -> dg.AssetCheckResult:
+def check_result(outcome: CheckOutcome) -> dg.AssetCheckResult:
+    """A check's result; Dagster finds its asset by the check's name (each asset computation
+    has its checks on one asset): the result follows the asset's key, territory included."""
     return dg.AssetCheckResult(
-        asset_key=asset,
         check_name=outcome.name,
         passed=outcome.passed,
         severity=dg.AssetCheckSeverity(outcome.severity),
@@ -135,11 +137,15 @@ def table_schema(table: str) -> dg.TableSchema:
     )
 
 
-def column_lineage(table: str) -> dg.TableColumnLineage:
+def column_lineage(table: str, territory: str | None) -> dg.TableColumnLineage:
+    """Where each column of `table` comes from, as the territory's code location keys the
+    assets holding the tables it reads."""
     return dg.TableColumnLineage(
         deps_by_column={
             column: [
-                dg.TableColumnDep(asset_key=dg.AssetKey(t.split(".")), column_name=c)
+                dg.TableColumnDep(
+                    asset_key=territory_key(territory, dg.AssetKey(t.split("."))), column_name=c
+                )
                 for t, c in deps
             ]
             for column, deps in column_deps(table).items()
@@ -171,3 +177,33 @@ def require_months_in_order(
         require_in_order(conn, month, settings)
     except MonthsOutOfOrder as out:
         raise dg.Failure(description=str(out)) from None
+
+
+Asset = dg.AssetsDefinition | dg.AssetSpec
+
+
+def territory_key(territory: str | None, key: dg.AssetKey) -> dg.AssetKey:
+    """An asset's key in the code location of `territory` (`nord/staging/sne`): every territory
+    on a shared instance has its own assets (README "Several territories"); without a territory,
+    the key as the modules name it (`staging/sne`)."""
+    return key.with_prefix(territory) if territory else key
+
+
+def in_territory(territory: str | None, assets: Sequence[Asset]) -> list[Asset]:
+    """Every asset moved under `territory`'s prefix, by Dagster's own re-keying (the one
+    `load_assets_from_modules(key_prefix=...)` does): each asset's checks, deps and partition
+    mappings follow its key. What the assets and sensors name at run time (results of a
+    multi-asset, column lineage, run requests) goes through `territory_key`."""
+    if not territory:
+        return list(assets)
+    keys = {k for a in assets for k in (a.keys if isinstance(a, dg.AssetsDefinition) else [a.key])}
+    moved = {k: territory_key(territory, k) for k in keys}
+    return [
+        a.with_attributes(asset_key_replacements=moved)
+        if isinstance(a, dg.AssetsDefinition)
+        else a.replace_attributes(
+            key=moved[a.key],
+            deps=[d._replace(asset_key=moved.get(d.asset_key, d.asset_key)) for d in a.deps],
+        )
+        for a in assets
+    ]

@@ -17,6 +17,7 @@ from synchro_dagster.defs.common import (
     failing_without_text,
     require_months_in_order,
     table_schema,
+    territory_key,
 )
 from synchro_dagster.defs.identity import IDENTITY
 from synchro_dagster.defs.partitions import partition_month
@@ -131,16 +132,16 @@ def core_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition
             table = key.path[1]
             extra = {f"households_{k}": v for k, v in statuses.items()}
             yield dg.MaterializeResult(
-                asset_key=key,
+                asset_key=territory_key(synchro.territory, key),
                 metadata={
                     "dagster/row_count": counts[table],
-                    "dagster/column_lineage": column_lineage(f"core.{table}"),
+                    "dagster/column_lineage": column_lineage(f"core.{table}", synchro.territory),
                     "inactivity_days": window.inactivity_days,
                     "lookback_months": window.lookback_months,
                     **(extra if key == HOUSEHOLD_MONTHS else {}),
                 },
             )
         for outcome in checks:
-            yield check_result(outcome, HOUSEHOLD_MONTHS)
+            yield check_result(outcome)
 
     return [_observation]

@@ -10,6 +10,7 @@ from synchro_dagster.defs.common import (
     code_version,
     failing_without_text,
     require_months_in_order,
+    territory_key,
 )
 from synchro_dagster.defs.partitions import partition_month
 from synchro_dagster.identity.checks import (
@@ -122,9 +123,12 @@ def identity_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefini
             f"{month:%Y-%m}: {links['dagster/row_count']} records, {links['persons']} persons, "
             f"{figures['identity.households']['households']} households."
         )
-        yield dg.MaterializeResult(asset_key=PERSON_LINKS, metadata=links)
-        yield dg.MaterializeResult(asset_key=HOUSEHOLDS, metadata=figures["identity.households"])
+        links_key, households_key = (territory_key(synchro.territory, k) for k in IDENTITY)
+        yield dg.MaterializeResult(asset_key=links_key, metadata=links)
+        yield dg.MaterializeResult(
+            asset_key=households_key, metadata=figures["identity.households"]
+        )
         for outcome in identity_checks(result):
-            yield check_result(outcome, PERSON_LINKS)
+            yield check_result(outcome)
 
     return [_identity]

@@ -11,7 +11,7 @@ import dagster as dg
 import duckdb
 
 from synchro_dagster import warehouse
-from synchro_dagster.defs.common import OWNERS
+from synchro_dagster.defs.common import OWNERS, territory_key
 from synchro_dagster.defs.partitions import partition_month
 from synchro_dagster.ingest.stage import delivered_files, sha256_of
 from synchro_dagster.settings import Settings
@@ -101,11 +101,15 @@ def warehouse_state(path: Path) -> tuple[set[tuple[str, str]], list[str]] | None
 
 
 def requests_for(
-    fresh: dict[str, dict[str, object]], ingested: set[tuple[str, str]], computed: list[str]
+    fresh: dict[str, dict[str, object]],
+    ingested: set[tuple[str, str]],
+    computed: list[str],
+    territory: str | None = None,
 ) -> list[dg.RunRequest]:
     """Runs for new or changed files, in month order: each file re-stages its source-month and
     recomputes that month; every later month already computed is then recomputed once (its
-    flows, ids and indicators depend on the months before it)."""
+    flows, ids and indicators depend on the months before it). Their assets are `territory`'s."""
+    after = [territory_key(territory, k) for k in AFTER_STAGING]
     to_stage = sorted(
         (info["month"], name, info)
         for name, info in fresh.items()
@@ -125,7 +129,10 @@ def requests_for(
                 dg.RunRequest(
                     run_key=f"{source}/{month}/{sha}",
                     partition_key=month,
-                    asset_selection=[dg.AssetKey(["staging", source]), *AFTER_STAGING],
+                    asset_selection=[
+                        territory_key(territory, dg.AssetKey(["staging", source])),
+                        *after,
+                    ],
                     tags={"synchro/file": name, "synchro/sha256": sha},
                 )
             )
@@ -134,7 +141,7 @@ def requests_for(
                 dg.RunRequest(
                     run_key=f"recompute/{month}/after/{trigger}",
                     partition_key=month,
-                    asset_selection=AFTER_STAGING,
+                    asset_selection=after,
                     tags={"synchro/recompute_after": trigger},
                 )
             )
@@ -165,13 +172,16 @@ def landing_sensor(
             return dg.SensorResult(skip_reason="the warehouse is being written; retrying later")
         events = [
             dg.AssetMaterialization(
-                asset_key=["landing", info["source"]],
+                asset_key=territory_key(
+                    synchro.territory, dg.AssetKey(["landing", info["source"]])
+                ),
                 partition=info["month"],
                 metadata={"file": name, "sha256": info["sha256"], "size_bytes": info["size"]},
             )
             for name, info in sorted(fresh.items())
         ]
-        requests = requests_for(fresh, *state)  # files already staged (`synchro run`) skipped
+        # files already staged (`synchro run`) skipped
+        requests = requests_for(fresh, *state, synchro.territory)
         cursor = json.dumps(
             {n: [i["sha256"], i["size"], i["mtime_ns"]] for n, i in current.items()}
         )

@@ -19,6 +19,7 @@ from synchro_dagster.defs.common import (
     column_lineage,
     failing_without_text,
     table_schema,
+    territory_key,
 )
 from synchro_dagster.defs.core import HOUSEHOLD_EVENTS, HOUSEHOLD_MONTHS, IDENTITY, table_spec
 from synchro_dagster.defs.partitions import partition_month
@@ -83,15 +84,15 @@ def marts_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinitio
             headline, checks = indicator_checks(conn, month)
         context.log.info(f"{context.partition_key}: {headline}")
         yield dg.MaterializeResult(
-            asset_key=INDICATORS,
+            asset_key=territory_key(synchro.territory, INDICATORS),
             metadata={
                 "dagster/row_count": rows,
-                "dagster/column_lineage": column_lineage("marts.indicators"),
+                "dagster/column_lineage": column_lineage("marts.indicators", synchro.territory),
                 **headline,
             },
         )
         for outcome in checks:
-            yield check_result(outcome, INDICATORS)
+            yield check_result(outcome)
 
     return [_indicators, _estimates_asset(partitions), _revision_asset(partitions)]
 
@@ -145,10 +146,12 @@ def _revision_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         span = f"{revised[0]:%Y-%m} to {revised[-1]:%Y-%m}" if revised else "none"
         context.log.info(f"{context.partition_key}: months revised {span}")
         yield dg.MaterializeResult(
-            asset_key=REVISED,
+            asset_key=territory_key(synchro.territory, REVISED),
             metadata={
                 "dagster/row_count": rows,
-                "dagster/column_lineage": column_lineage("marts.revised_indicators"),
+                "dagster/column_lineage": column_lineage(
+                    "marts.revised_indicators", synchro.territory
+                ),
                 "months_revised": span,
                 "revision_months": synchro.revision_months,
             },
@@ -161,8 +164,7 @@ def _revision_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
                     "months": len(revised),
                     "broken": ", ".join(f"{m:%Y-%m}" for m in broken) or "none",
                 },
-            ),
-            REVISED,
+            )
         )
 
     return _revised
@@ -223,13 +225,13 @@ def _estimates_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition
         context.log.info(f"{context.partition_key}: {seen} seen, about {unseen:.0f} unseen")
         for key in (HIDDEN_POPULATION, ESTIMATES):
             yield dg.MaterializeResult(
-                asset_key=key,
+                asset_key=territory_key(synchro.territory, key),
                 metadata={
                     "dagster/row_count": written[".".join(key.path)],
                     "households_seen": seen,
                     "estimated_unseen": round(unseen, 1),
                 },
             )
-        yield check_result(stability(strata), HIDDEN_POPULATION)
+        yield check_result(stability(strata))
 
     return _estimates

@@ -8,7 +8,12 @@ import dagster as dg
 import polars as pl
 
 from synchro_dagster import warehouse
-from synchro_dagster.defs.common import OWNERS, code_version, failing_without_text
+from synchro_dagster.defs.common import (
+    OWNERS,
+    code_version,
+    failing_without_text,
+    territory_key,
+)
 from synchro_dagster.defs.core import HOUSEHOLD_EVENTS, HOUSEHOLD_MONTHS, PROVENANCE
 from synchro_dagster.defs.marts import ESTIMATES, INDICATORS, REVISED
 from synchro_dagster.defs.partitions import partition_month
@@ -182,19 +187,26 @@ def monthly_report(
     )
 
 
-publish_job = dg.define_asset_job(
-    "publish_job",
-    selection=[PUBLIC_INDICATORS, SNAPSHOT, REPORT],
-    description="Refreshes the public indicators, the monthly reports and the analysts' snapshot "
-    "(after each successful monthly run).",
-)
+def publish_job(territory: str | None) -> "dg.UnresolvedAssetJobDefinition":
+    return dg.define_asset_job(
+        "publish_job",
+        selection=[territory_key(territory, k) for k in (PUBLIC_INDICATORS, SNAPSHOT, REPORT)],
+        description="Refreshes the public indicators, the monthly reports and the analysts' "
+        "snapshot (after each successful monthly run).",
+    )
 
 
-def publish_after_monthly(monthly: "dg.UnresolvedAssetJobDefinition") -> dg.SensorDefinition:
+def publish_after_monthly(
+    monthly: "dg.UnresolvedAssetJobDefinition",
+    publish: "dg.UnresolvedAssetJobDefinition",
+    territory: str | None,
+) -> dg.SensorDefinition:
+    indicators = territory_key(territory, INDICATORS)
+
     @dg.run_status_sensor(
         name="publish_after_monthly_run",
         run_status=dg.DagsterRunStatus.SUCCESS,
-        request_job=publish_job,
+        request_job=publish,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="After each successful run that computed indicators (the monthly job, a "
         "re-delivery's runs, a backfill from the UI), refreshes publish/public_indicators, "
@@ -203,7 +215,7 @@ def publish_after_monthly(monthly: "dg.UnresolvedAssetJobDefinition") -> dg.Sens
     def _publish(context: dg.RunStatusSensorContext):
         run = context.dagster_run
         selection = run.asset_selection  # None: the whole job
-        computed = run.job_name == monthly.name if selection is None else INDICATORS in selection
+        computed = run.job_name == monthly.name if selection is None else indicators in selection
         if not computed:
             return dg.SkipReason(f"run {run.run_id} computed no indicators")
         return dg.RunRequest(run_key=f"publish-after-{run.run_id}")
@@ -280,15 +292,18 @@ def partner_feedback_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefi
     return partner_feedback
 
 
-feedback_job = dg.define_asset_job(
-    "feedback_job",
-    selection=[FEEDBACK],
-    description="Writes every partner's feedback workbook for one month (after each monthly "
-    "run, failed or not).",
-)
+def feedback_job(territory: str | None) -> "dg.UnresolvedAssetJobDefinition":
+    return dg.define_asset_job(
+        "feedback_job",
+        selection=[territory_key(territory, FEEDBACK)],
+        description="Writes every partner's feedback workbook for one month (after each monthly "
+        "run, failed or not).",
+    )
 
 
-def feedback_after_monthly(monthly: "dg.UnresolvedAssetJobDefinition") -> list[dg.SensorDefinition]:
+def feedback_after_monthly(
+    monthly: "dg.UnresolvedAssetJobDefinition", feedback: "dg.UnresolvedAssetJobDefinition"
+) -> list[dg.SensorDefinition]:
     """Two sensors, one on success and one on failure of a monthly run: the feedback of a month
     whose delivery was refused is the one the partner needs."""
 
@@ -296,7 +311,7 @@ def feedback_after_monthly(monthly: "dg.UnresolvedAssetJobDefinition") -> list[d
         @dg.run_status_sensor(
             name=name,
             run_status=status,
-            request_job=feedback_job,
+            request_job=feedback,
             default_status=dg.DefaultSensorStatus.RUNNING,
             description=f"After each monthly run that ends in {status.value}, writes "
             "publish/partner_feedback for its month.",

@@ -131,7 +131,9 @@ def staging_asset(source: Source, partitions: dg.PartitionsDefinition) -> dg.Ass
                 )
             except FileRejected as problem:  # recorded in lineage.refusals for partner feedback
                 context.log_event(
-                    check_evaluation(refusal_outcome(problem), key, context.partition_key)
+                    check_evaluation(
+                        refusal_outcome(problem), context.asset_key, context.partition_key
+                    )
                 )
                 raise dg.Failure(
                     description=str(problem),

@@ -169,6 +169,89 @@ def test_graph_matches_its_reviewed_snapshot(defs):
     assert current == SNAPSHOT.read_text(encoding="utf-8"), "graph changed: see the docstring"
 
 
+def _territory(name: str, data: Path, monkeypatch) -> dg.Definitions:
+    """A territory's code location, as its code server loads it (SYNCHRO_TERRITORY set)."""
+    monkeypatch.setenv("SYNCHRO_TERRITORY", name)
+    monkeypatch.setenv("SYNCHRO_FIRST_MONTH", "2025-01")
+    return build_definitions(Settings.from_env(data))
+
+
+def _under(territory: str, snapshot: dict) -> dict:
+    """`snapshot` with every asset key, dep, check and job's asset under `territory/`."""
+
+    def key(name: str) -> str:
+        return f"{territory}/{name}"
+
+    return {
+        **snapshot,
+        "assets": {
+            key(k): {**a, "deps": [key(d) for d in a["deps"]]}
+            for k, a in snapshot["assets"].items()
+        },
+        "checks": {key(k): c for k, c in snapshot["checks"].items()},
+        "jobs": {
+            n: a if n == "retention_job" else [key(k) for k in a]
+            for n, a in snapshot["jobs"].items()
+        },
+    }
+
+
+def test_a_territory_has_the_same_graph_under_its_own_keys(defs, tmp_path, monkeypatch):
+    nord = _territory("nord", tmp_path, monkeypatch)
+    graph = nord.resolve_asset_graph()
+    assert {k.path[0] for k in graph.get_all_asset_keys()} == {"nord"}
+    assert {k.asset_key.path[0] for k in graph.asset_check_keys} == {"nord"}
+    assert graph_snapshot(nord) == _under("nord", graph_snapshot(defs))  # deps, checks, jobs
+    sud = _territory("sud", tmp_path, monkeypatch).resolve_asset_graph()
+    assert not graph.get_all_asset_keys() & sud.get_all_asset_keys()
+    assert not graph.asset_check_keys & sud.asset_check_keys
+
+
+def test_what_a_territory_names_at_run_time_is_its_own_assets(tmp_path, monkeypatch):
+    from synchro_dagster.defs.common import column_lineage
+
+    nord = _territory("nord", tmp_path, monkeypatch)
+    keys = nord.resolve_asset_graph().get_all_asset_keys()
+    for table in ("core.household_months", "core.provenance", "marts.indicators"):
+        deps = column_lineage(table, "nord").deps_by_column.values()
+        assert {d.asset_key for column in deps for d in column} <= keys
+    folder = tmp_path / "landing" / "2025-03" / "sne"
+    folder.mkdir(parents=True)
+    (folder / "sne_demandes_21_2025-03.csv").write_text("NUM_UNIQUE;NOM\n1;A\n")
+    warehouse = tmp_path / "warehouse" / "synchro.duckdb"
+    warehouse.parent.mkdir()
+    with duckdb.connect(str(warehouse)) as conn:  # February computed: March's run, then its own
+        conn.execute("CREATE SCHEMA marts; CREATE TABLE marts.indicators (month DATE)")
+        conn.execute("INSERT INTO marts.indicators VALUES ('2025-02-01'), ('2025-04-01')")
+    settings = nord.resources["synchro"]
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(
+            instance=instance, definitions=nord, resources={"synchro": settings}
+        )
+        tick = nord.resolve_sensor_def("landing_sensor")(context)
+        (event,) = tick.asset_events
+        assert event.asset_key == dg.AssetKey(["nord", "landing", "sne"])
+        assert [r.partition_key for r in tick.run_requests] == ["2025-03", "2025-04"]
+        monthly = nord.resolve_job_def("monthly_job").asset_layer.executable_asset_keys
+        assert all(set(r.asset_selection) <= monthly for r in tick.run_requests)
+        # a run that computed nord's indicators is published; the publication job is nord's
+        run = instance.create_run_for_job(
+            nord.resolve_job_def("monthly_job"),
+            asset_selection=frozenset(tick.run_requests[1].asset_selection),
+            status=dg.DagsterRunStatus.SUCCESS,
+        )
+        sensor = nord.resolve_sensor_def("publish_after_monthly_run")
+        context = dg.build_run_status_sensor_context(
+            sensor_name=sensor.name,
+            dagster_instance=instance,
+            dagster_run=run,
+            dagster_event=dg.DagsterEvent(
+                dg.DagsterEventType.RUN_SUCCESS.value, job_name=run.job_name
+            ),
+        )
+        assert sensor(context).run_key == f"publish-after-{run.run_id}"
+
+
 def test_code_versions_follow_the_code_that_computes_each_asset(defs, tmp_path):
     from synchro_dagster.defs.common import fingerprint, module_files
 

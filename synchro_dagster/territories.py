@@ -277,6 +277,7 @@ def demo(folder: Path, households: int, keep: bool = False) -> int:
             print("2 code servers, 2 Celery workers, the daemon and the webserver started.")
             found = _wait_for_runs(home, shared, territories, workers)
             print(ui_runs(f"http://127.0.0.1:{port}"))
+            print(ui_assets(f"http://127.0.0.1:{port}"))
             if keep:
                 print(f"The UI: http://127.0.0.1:{port} (Ctrl-C to stop everything)")
                 with contextlib.suppress(KeyboardInterrupt):
@@ -289,25 +290,36 @@ def demo(folder: Path, households: int, keep: bool = False) -> int:
 
 RUNS_QUERY = """{ runsOrError { ... on Runs { results {
     jobName status repositoryOrigin { repositoryLocationName } } } } }"""
+ASSETS_QUERY = """{ assetNodes { assetKey { path } repository { location { name } }
+    assetPartitionStatuses { ... on TimePartitionStatuses { ranges { status startKey endKey } } }
+} }"""
+SHOWN_ASSETS = ("staging/siao_insertion", "staging/maraudes", "marts/indicators")
 
 
-def ui_runs(url: str, timeout: float = 120) -> str:
-    """What the webserver at `url` shows on its Runs page, code location by code location."""
+def _graphql(url: str, query: str, timeout: float) -> dict | None:
+    """The webserver's answer to `query`; None if it does not answer within `timeout` s."""
     request = urllib.request.Request(
         f"{url}/graphql",
-        data=json.dumps({"query": RUNS_QUERY}).encode(),
+        data=json.dumps({"query": query}).encode(),
         headers={"Content-Type": "application/json"},
     )
     deadline = time.monotonic() + timeout
     while True:
         try:
             with urllib.request.urlopen(request, timeout=30) as answer:
-                runs = json.load(answer)["data"]["runsOrError"]["results"]
-            break
+                return json.load(answer)["data"]
         except OSError:
             if time.monotonic() > deadline:
-                return f"The UI at {url} did not answer in {timeout:.0f} s (webserver.log)."
+                return None
             time.sleep(1)
+
+
+def ui_runs(url: str, timeout: float = 120) -> str:
+    """What the webserver at `url` shows on its Runs page, code location by code location."""
+    data = _graphql(url, RUNS_QUERY, timeout)
+    if data is None:
+        return f"The UI at {url} did not answer in {timeout:.0f} s (webserver.log)."
+    runs = data["runsOrError"]["results"]
     counts = Counter((r["repositoryOrigin"]["repositoryLocationName"], r["status"]) for r in runs)
     lines = [f"The UI ({url}, Runs page), per code location:"]
     for location in sorted({loc for loc, _ in counts}):
@@ -315,6 +327,31 @@ def ui_runs(url: str, timeout: float = 120) -> str:
             f"{n} {status}" for (loc, status), n in sorted(counts.items()) if loc == location
         )
         lines.append(f"  {location}: {shown}")
+    return "\n".join(lines)
+
+
+def ui_assets(url: str, timeout: float = 120) -> str:
+    """What the webserver at `url` shows on its asset pages: each code location's assets (none
+    defined by two) and the months of a few of them, as each territory's own."""
+    data = _graphql(url, ASSETS_QUERY, timeout)
+    if data is None:
+        return f"The UI at {url} did not answer in {timeout:.0f} s (webserver.log)."
+    keys: dict[str, set[str]] = {}
+    months = {}
+    for node in data["assetNodes"]:
+        key = "/".join(node["assetKey"]["path"])
+        keys.setdefault(node["repository"]["location"]["name"], set()).add(key)
+        months[key] = ", ".join(
+            f"{r['startKey']}{'' if r['startKey'] == r['endKey'] else '..' + r['endKey']} "
+            f"{r['status']}"
+            for r in node["assetPartitionStatuses"].get("ranges", [])
+        )
+    counted = ", ".join(f"{len(k)} in {location}" for location, k in sorted(keys.items()))
+    shared = len(set.intersection(*keys.values())) if len(keys) > 1 else 0
+    lines = [f"Asset pages: {counted}; {shared} defined by two code locations. Months:"]
+    for key in sorted(months):
+        if key.split("/", 1)[-1] in SHOWN_ASSETS:
+            lines.append(f"  {key:<30} {months[key] or 'never materialised'}")
     return "\n".join(lines)
 
 

@@ -61,6 +61,7 @@ def _workers(home: Path, territories: list[Territory], tmp_path: Path) -> list[s
 
 
 SUCCESS, FAILURE = dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE
+MATERIALIZED, FAILED = dg.AssetPartitionStatus.MATERIALIZED, dg.AssetPartitionStatus.FAILED
 
 
 def test_two_territories_run_on_their_workers_and_fail_apart_on_one_postgres_instance(
@@ -105,6 +106,26 @@ def test_two_territories_run_on_their_workers_and_fail_apart_on_one_postgres_ins
     assert failed[0] == "staging__maraudes" and "maraudes_2025-03.xlsx" in failed[1]
     assert faultkit.results(nord) == faultkit.results(ran)  # the other territory's failure
     assert faultkit.results(sud) == faultkit.results(ran)  # and the refused file: nothing changed
+
+    # what the UI's asset pages show: each territory's own assets, its months' status its own
+    assert {k.path[0] for k in instance.get_asset_keys()} == set(NAMES)
+    for name, source, expected in (
+        ("nord", "maraudes", MATERIALIZED),
+        ("sud", "maraudes", FAILED),  # the damaged file
+        ("sud", "sne", MATERIALIZED),  # its other sources staged all the same
+    ):
+        key = dg.AssetKey([name, "staging", source])
+        months = defs[name].resolve_assets_def(key).partitions_def
+        assert instance.get_status_by_partition(key, ["2025-03"], months) == {"2025-03": expected}
+    check = dg.AssetCheckKey(dg.AssetKey(["nord", "marts", "indicators"]), "stock_balance")
+    (checked,) = instance.event_log_storage.get_asset_check_execution_history(check, limit=5)
+    assert checked.run_id == runs["nord"] and checked.status.value == "SUCCEEDED"
+    (months,) = instance.fetch_materializations(
+        dg.AssetKey(["nord", "core", "household_months"]), limit=1
+    ).records
+    lineage = months.asset_materialization.metadata["dagster/column_lineage"].value
+    read = {d.asset_key for deps in lineage.deps_by_column.values() for d in deps}
+    assert read and read <= defs["nord"].resolve_asset_graph().get_all_asset_keys()
 
     # the schedule and the sensors of a territory, on the PostgreSQL instance
     mine = defs["nord"]

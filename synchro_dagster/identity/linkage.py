@@ -67,6 +67,15 @@ def _one_typo(column: str, right: str | None = None) -> str:
     return f"list_has_any(string_split({left}, ' '), string_split({right}, ' '))"
 
 
+def _two_typos(name: str) -> str:
+    """SQL: `name` two typos away on both sides of a pair: the forms two letters short of one
+    meet those of the other, or its forms one letter short or the name itself."""
+    return (
+        f"{_one_typo(f'{name}_typo2')} OR {_one_typo(f'{name}_typo2_l', f'{name}_typo_r')} OR "
+        f"{_one_typo(f'{name}_typo_l', f'{name}_typo2_r')}"
+    )
+
+
 # first and last names typed in each other's column, with one of them also mistyped: one name
 # equal across the columns, the other one typo away or sounding alike across them (names, their
 # typo forms and their sounds share a namespace, so tokens compare across columns)
@@ -92,6 +101,7 @@ def comparisons() -> list[cl.CustomComparison]:
             ),
             cll.CustomLevel("tok_phon_last_l = tok_phon_last_r", "sounds alike"),
             cll.CustomLevel(_one_typo("tok_last_typo"), "one typo apart"),
+            cll.CustomLevel(_two_typos("tok_last"), "two typos apart"),
             # a swap is one accident, scored once, by the first-name comparison: here it says
             # nothing (counted as a disagreement, it cancelled half of the swap's evidence)
             cll.CustomLevel(
@@ -113,6 +123,7 @@ def comparisons() -> list[cl.CustomComparison]:
             cll.CustomLevel(SWAPPED_NEAR, "names swapped, one of them mistyped"),
             cll.CustomLevel("tok_phon_first_l = tok_phon_first_r", "sounds alike"),
             cll.CustomLevel(_one_typo("tok_first_typo"), "one typo apart"),
+            cll.CustomLevel(_two_typos("tok_first"), "two typos apart"),
             cll.ElseLevel(),
         ],
     )
@@ -159,7 +170,7 @@ def comparisons() -> list[cl.CustomComparison]:
     return [last, first, birth, sex, age, household]
 
 
-# the exploded one-typo rules: (the list of typo forms exploded, the name they are forms of, the
+# the exploded typo rules: (the list of typo forms exploded, the name they are forms of, the
 # other name, equal across the pair)
 TYPO_BLOCKS = (
     ("first_typo_forms", "tok_first", "tok_last"),
@@ -179,7 +190,8 @@ BLOCKING_RULES = (
     block_on("tok_birth_last", "tok_first_first"),
     block_on("household_token", "tok_first_first"),
     block_on("household_token", "tok_phon_first"),
-    # one typo in one name, the other name exact: the keyed forms one letter away, one per row
+    # one or two typos in one name, the other name exact: the keyed forms one or two letters
+    # short, one per row
     *(block_on(other, forms, arrays_to_explode=[forms]) for forms, _, other in TYPO_BLOCKS),
     # names swapped and one mistyped, with or without a birth date: one name equal across the
     # columns and the other's sound (each direction: the pair is scored once, l before r)
@@ -200,13 +212,15 @@ def settings() -> SettingsCreator:
 
 
 def _linking_forms(records: pl.DataFrame, forms: str, name: str, other: str) -> pl.DataFrame:
-    """record_id -> `forms`: the typo forms of its `name` that another name, with the same
-    `other` name, shares among `records`. Two records whose names differ by one typo share one
-    of these; a form no other name has would only pair records of the same name again, pairs
-    the sorted-name rule already makes (at 300,000 households: 226 M such candidate pairs)."""
-    typed = records.select(
-        "record_id", other, name, pl.col(f"{name}_typo").str.split(" ").alias("form")
-    ).drop_nulls([other, name])
+    """record_id -> `forms`: the typo forms (one or two letters short) of its `name` that another
+    name, with the same `other` name, shares among `records`. Two records whose names differ by
+    one or two typos share one of these; a form no other name has would only pair records of
+    the same name again, pairs the sorted-name rule already makes (at 300,000 households: 226 M
+    such candidate pairs)."""
+    both = pl.concat_str(f"{name}_typo", f"{name}_typo2", separator=" ", ignore_nulls=True)
+    typed = records.select("record_id", other, name, both.str.split(" ").alias("form")).drop_nulls(
+        [other, name]
+    )
     exploded = typed.explode("form")
     shared = (
         exploded.select(other, name, "form")
@@ -225,7 +239,7 @@ def _linking_forms(records: pl.DataFrame, forms: str, name: str, other: str) -> 
 
 def link_frame(records: pl.DataFrame) -> pl.DataFrame:
     """What Splink reads: `LINK_COLUMNS` (and `is_new` if there is one), and for the exploding
-    one-typo rules each record's typo forms another name shares (`_linking_forms`)."""
+    typo rules each record's typo forms another name shares (`_linking_forms`)."""
     columns = [*LINK_COLUMNS, *(["is_new"] if "is_new" in records.columns else [])]
     frame = records.select(columns)
     for forms, name, other in TYPO_BLOCKS:

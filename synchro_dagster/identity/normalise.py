@@ -152,3 +152,21 @@ def one_typo_away(names: pl.DataFrame) -> pl.DataFrame:
             at.explode("i").drop_nulls("i").select("v", deleted.alias("f")),
         ]
     )
+
+
+# a name this long or longer also has its forms two letters short (`two_typos_away`): in a
+# shorter one, two typos leave too little of the name to tell it from another
+TWO_TYPOS_MIN_LETTERS = 6
+
+
+def two_typos_away(names: pl.DataFrame) -> pl.DataFrame:
+    """Each compacted name `v` of `TWO_TYPOS_MIN_LETTERS` letters or more -> every spelling with
+    two letters deleted (`f`): two names two typos apart (FATOUMATA, FETOUMATO) share one of
+    these, or one of these and one of the other's `one_typo_away` forms."""
+    long = names.filter(pl.col("v").str.len_chars() >= TWO_TYPOS_MIN_LETTERS)
+    n = pl.col("v").str.len_chars()
+    at = long.with_columns(pl.int_ranges(0, n).alias("i")).explode("i")
+    at = at.with_columns(pl.int_ranges(pl.col("i") + 1, n).alias("j")).explode("j").drop_nulls("j")
+    v, i, j = pl.col("v"), pl.col("i"), pl.col("j")
+    deleted = v.str.slice(0, i) + v.str.slice(i + 1, j - i - 1) + v.str.slice(j + 1)
+    return at.select("v", deleted.alias("f"))

@@ -72,7 +72,10 @@ class MonthIdentity:
 
 
 def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
-    warehouse.ensure(conn, *(f"identity.{t}" for t in IDENTITY_TABLES), CORRECTIONS)
+    """The identity tables; and the staging tables written before a token column was added gain
+    it, empty (their records have no such form: the levels reading it do not apply to them)."""
+    staged = warehouse.existing_tables(conn, "staging")
+    warehouse.ensure(conn, *(f"identity.{t}" for t in IDENTITY_TABLES), CORRECTIONS, *staged)
 
 
 ID_SOURCES = {  # entity -> where its ids are held

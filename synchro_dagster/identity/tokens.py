@@ -38,6 +38,8 @@ TOKEN_COLUMNS = (
     "tok_birth_md",
     "tok_last_typo",  # keyed forms of the name one typo away, space-separated
     "tok_first_typo",
+    "tok_last_typo2",  # keyed forms of the name two letters short (`nm.two_typos_away`)
+    "tok_first_typo2",
     "tok_dob_near",  # keyed forms of the full birth date with one field left out
 )
 
@@ -268,8 +270,10 @@ def tokenise(df: pl.DataFrame, key: bytes) -> pl.DataFrame:
         for s in _tokenise_namespace(keys, columns, keyed_, namespace)
     }
     typos = {"tok_last_typo": "tok_last", "tok_first_typo": "tok_first"}
-    for s in [
+    typos2 = {"tok_last_typo2": "tok_last", "tok_first_typo2": "tok_first"}
+    for s in [  # both typo forms in one namespace: a name two typos from another shares a form
         *_form_tokens(keys, typos, keyed_, "typo", nm.one_typo_away),
+        *_form_tokens(keys, typos2, keyed_, "typo", nm.two_typos_away),
         *_form_tokens(keys, {"tok_dob_near": "tok_dob"}, keyed_, "dobnear", _date_fields_but_one),
     ]:
         series[s.name] = s

@@ -37,6 +37,7 @@ FIELD_COLUMNS = {
         "tok_name",
         "tok_name_sorted",
         "tok_last_typo",
+        "tok_last_typo2",
     ),
     "first_name": (
         "tok_first",
@@ -45,6 +46,7 @@ FIELD_COLUMNS = {
         "tok_name",
         "tok_name_sorted",
         "tok_first_typo",
+        "tok_first_typo2",
     ),
     "birth_date": ("tok_dob", "tok_dob_swapped", "tok_birth_year", "tok_birth_md", "tok_dob_near"),
 }

@@ -210,6 +210,8 @@ class StagedRecord(pa.DataFrameModel):
     tok_birth_md: str = pa.Field(nullable=True)
     tok_last_typo: str = pa.Field(nullable=True)  # keyed forms one typo away, space-separated
     tok_first_typo: str = pa.Field(nullable=True)
+    tok_last_typo2: str = pa.Field(nullable=True)  # keyed forms two letters short
+    tok_first_typo2: str = pa.Field(nullable=True)
     tok_dob_near: str = pa.Field(nullable=True)  # keyed forms, one date field left out each
     birth_date_quality: str = pa.Field(isin=BIRTH_DATE_QUALITY)
     sex: str = pa.Field(isin=SEXES, nullable=True)

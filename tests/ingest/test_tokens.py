@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import re
 from datetime import date
+from itertools import combinations
 
 import polars as pl
 import pytest
@@ -183,6 +184,29 @@ def test_names_one_typo_apart_share_a_typo_form():
     assert first[0] & first[1]
 
 
+def test_names_two_typos_apart_share_a_form_and_short_names_have_none():
+    t = tokenise(
+        people(
+            ("DIALLO", "Fatoumata", None),
+            ("DIALLO", "Fetoumato", None),  # two letters mistyped
+            ("DIALLO", "Fetoumat", None),  # one mistyped, one left out
+            ("DIALLO", "Fanta", None),  # five letters: no form two letters short
+            ("DIALLO", "Aminata", None),
+        ),
+        KEY,
+    )
+
+    def forms(i: int) -> set[str]:
+        return set((t["tok_first_typo2"][i] or "").split()) | set(t["tok_first_typo"][i].split())
+
+    for two_typos in (1, 2):  # beyond the forms one letter short
+        assert not set(t["tok_first_typo"][0].split()) & set(t["tok_first_typo"][two_typos].split())
+    assert set(t["tok_first_typo2"][0].split()) & forms(1)
+    assert set(t["tok_first_typo2"][0].split()) & forms(2)
+    assert t["tok_first_typo2"][3] is None
+    assert not set(t["tok_first_typo2"][0].split()) & forms(4)
+
+
 # ----------------------------------------------------------------- phonetic code
 def phonetic(*names: str | None) -> list[str | None]:
     frame = pl.DataFrame({"n": list(names)}, schema={"n": pl.String})
@@ -342,6 +366,13 @@ def reference_tokens(frame: pl.DataFrame, key: bytes) -> pl.DataFrame:
     def typos(name: str) -> list[str]:
         return [name, *(name[:i] + name[i + 1 :] for i in range(len(name)))]
 
+    def typos2(name: str) -> list[str]:
+        if len(name) < 6:
+            return []
+        return [
+            name[:i] + name[i + 1 : j] + name[j + 1 :] for i, j in combinations(range(len(name)), 2)
+        ]
+
     def near(iso: str) -> list[str]:
         year, month, day = iso.split("-")
         return [f"ym:{year}-{month}", f"yd:{year}-{day}", f"md:{month}-{day}"]
@@ -354,6 +385,9 @@ def reference_tokens(frame: pl.DataFrame, key: bytes) -> pl.DataFrame:
         }
         row["tok_last_typo"] = forms(clear["tok_last"], "typo", typos)
         row["tok_first_typo"] = forms(clear["tok_first"], "typo", typos)
+        for column in ("tok_last", "tok_first"):
+            two = clear[column] and typos2(clear[column])
+            row[f"{column}_typo2"] = forms(clear[column] if two else None, "typo", typos2)
         row["tok_dob_near"] = forms(clear["tok_dob"], "dobnear", near)
         rows.append(row)
     return pl.DataFrame(rows, schema=dict.fromkeys(TOKEN_COLUMNS, pl.String))

@@ -155,16 +155,18 @@ def one_typo_away(names: pl.DataFrame) -> pl.DataFrame:
 
 
 # a name this long or longer also has its forms two letters short (`two_typos_away`): in a
-# shorter one, two typos leave too little of the name to tell it from another
-TWO_TYPOS_MIN_LETTERS = 6
+# shorter one, two typos leave too little of the name to tell it from another; beyond the
+# longest, its forms (n(n-1)/2 of them) would cost more than any name needs
+TWO_TYPOS_MIN_LETTERS, TWO_TYPOS_MAX_LETTERS = 6, 40
 
 
 def two_typos_away(names: pl.DataFrame) -> pl.DataFrame:
-    """Each compacted name `v` of `TWO_TYPOS_MIN_LETTERS` letters or more -> every spelling with
-    two letters deleted (`f`): two names two typos apart (FATOUMATA, FETOUMATO) share one of
-    these, or one of these and one of the other's `one_typo_away` forms."""
-    long = names.filter(pl.col("v").str.len_chars() >= TWO_TYPOS_MIN_LETTERS)
+    """Each compacted name `v` of `TWO_TYPOS_MIN_LETTERS` to `TWO_TYPOS_MAX_LETTERS` letters ->
+    every spelling with two letters deleted (`f`): two names two typos apart (FATOUMATA,
+    FETOUMATO) share one of these, or one of these and one of the other's `one_typo_away`
+    forms."""
     n = pl.col("v").str.len_chars()
+    long = names.filter(n.is_between(TWO_TYPOS_MIN_LETTERS, TWO_TYPOS_MAX_LETTERS))
     at = long.with_columns(pl.int_ranges(0, n).alias("i")).explode("i")
     at = at.with_columns(pl.int_ranges(pl.col("i") + 1, n).alias("j")).explode("j").drop_nulls("j")
     v, i, j = pl.col("v"), pl.col("i"), pl.col("j")

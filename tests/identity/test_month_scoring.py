@@ -36,7 +36,7 @@ def _records(persons: int, months: int, seed: int) -> pl.DataFrame:
         if i % 10 == 9:  # a namesake of the person before
             last, first = people[-1][0], people[-1][1]
         else:
-            first = "".join(rng.choice(letters) for _ in range(5))
+            first = "".join(rng.choice(letters) for _ in range(6))
         born = date(1950 + rng.randrange(60), 1 + rng.randrange(12), 1 + rng.randrange(28))
         people.append((last, first, born))
     rows, person, month = [], [], []
@@ -130,26 +130,38 @@ def test_a_month_scored_in_chunks_finds_the_same_pairs_with_the_same_weights(cap
 def test_only_typo_forms_another_name_shares_are_exploded_and_no_pair_is_lost(
     monkeypatch, forms, name, other
 ):
-    """The one-typo rules explode, for each record, only the typo forms of its name that
-    another name (with the same other name) shares: every pair of names one typo apart still
-    shares one, and every pair blocked (whatever its score), alone or against the history
-    (forms shared across the two), is one that exploding every form blocks."""
+    """The typo rules explode, for each record, only the typo forms (one or two letters short)
+    of its name that another name (with the same other name) shares: every pair of names one or
+    two typos apart still shares one, and every pair blocked (whatever its score), alone or
+    against the history (forms shared across the two), is one that exploding every form
+    blocks."""
     records = _records(persons=200, months=3, seed=7)  # typos in first names
     if name == "tok_last":  # ... typed in the last name's columns instead
-        swap = {"tok_first": "tok_last", "tok_first_typo": "tok_last_typo"}
+        swap = {
+            "tok_first": "tok_last",
+            "tok_first_typo": "tok_last_typo",
+            "tok_first_typo2": "tok_last_typo2",
+        }
         records = records.rename({**swap, **{v: k for k, v in swap.items()}})
     frame = linkage.link_frame(records)
     shared = dict(frame.select("record_id", forms).iter_rows())
-    typo = records.select("record_id", other, name, pl.col(f"{name}_typo").str.split(" ")).rows()
-    apart = 0
-    for i, (a, other_a, name_a, forms_a) in enumerate(typo):
-        for b, other_b, name_b, forms_b in typo[i + 1 :]:
+
+    def every(name: str) -> pl.Expr:
+        both = pl.concat_str(f"{name}_typo", f"{name}_typo2", separator=" ", ignore_nulls=True)
+        return both.str.split(" ")
+
+    one = pl.col(f"{name}_typo").str.split(" ")
+    typo = records.select("record_id", other, name, every(name), one.alias("one")).rows()
+    apart = twice = 0
+    for i, (a, other_a, name_a, forms_a, one_a) in enumerate(typo):
+        for b, other_b, name_b, forms_b, one_b in typo[i + 1 :]:
             if other_a == other_b and name_a != name_b and set(forms_a) & set(forms_b):
                 apart += 1
+                twice += not set(one_a) & set(one_b)
                 assert set(shared[a]) & set(shared[b])
-    assert apart > 20  # the names one typo apart the test is about
+    assert apart > 20 and twice > 5  # the names one or two typos apart the test is about
     exploded = frame[forms].list.len().fill_null(0).sum()
-    assert exploded < 0.2 * records[f"{name}_typo"].str.split(" ").list.len().sum()
+    assert exploded < 0.2 * records.select(every(name).list.len()).to_series().sum()
 
     new, known = records.filter(pl.col("month") == 2), records.filter(pl.col("month") < 2)
     frequencies = Frequencies.of(records)
@@ -165,7 +177,7 @@ def test_only_typo_forms_another_name_shares_are_exploded_and_no_pair_is_lost(
     found = blocked()
 
     def every_form(records, forms, name, other):
-        return records.select("record_id", pl.col(f"{name}_typo").str.split(" ").alias(forms))
+        return records.select("record_id", every(name).alias(forms))
 
     monkeypatch.setattr(linkage, "_linking_forms", every_form)
     for mine, expected in zip(found, blocked(), strict=True):

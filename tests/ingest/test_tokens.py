@@ -367,7 +367,7 @@ def reference_tokens(frame: pl.DataFrame, key: bytes) -> pl.DataFrame:
         return [name, *(name[:i] + name[i + 1 :] for i in range(len(name)))]
 
     def typos2(name: str) -> list[str]:
-        if len(name) < 6:
+        if not 6 <= len(name) <= 40:
             return []
         return [
             name[:i] + name[i + 1 : j] + name[j + 1 :] for i, j in combinations(range(len(name)), 2)

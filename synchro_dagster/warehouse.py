@@ -346,8 +346,9 @@ _TABLES = (
     ),
     Table(
         "core.kept_evidence",
-        "one row per staged record, of the months before the latest month observed's "
-        "inactivity window, that can still decide a later month's figures (observation/kept.sql)",
+        "one row per generation (`kept_for`) and staged record, of the months before that "
+        "generation's inactivity window, that can still decide a later month's figures "
+        "(observation/kept.sql)",
         (
             _c("month", "DATE", "the record's delivery month"),
             _c("source", "VARCHAR", "partner source"),
@@ -377,16 +378,24 @@ _TABLES = (
                 "fingerprint of what they were drawn from (those months' staged rows and links, "
                 "the ids retired, limitations, source ranks): when it changes, drawn again",
             ),
+            _c(
+                "kept_for",
+                "VARCHAR",
+                "month: the window of the latest month observed, where the next month starts; "
+                "revision: the first window of the next month's revision",
+                "DEFAULT 'month'",
+            ),
         ),
         subject=("person_id", "file_sha256", "row_number"),
         by_month=False,
         meaning="Observation's memory of the months out of the inactivity window: per person, "
         "the few records that come first in an order a later month takes over a household's "
         "history (first month seen, latest exit, composition, age band…), so that a month reads "
-        "its window's records and these, not the whole staged history. Written by "
-        "core/household_months, one month more each month; drawn again from staging when its "
-        "inputs change (a month observed again after a re-delivery or a rights request, a "
-        "retention run). No token.",
+        "its window's records and these, not the whole staged history. Two generations, each "
+        "one month more each month: the latest month observed's (written by "
+        "core/household_months) and the one the next revision starts from (written by "
+        "marts/revised_indicators); drawn again from staging when their inputs change (a month "
+        "observed again after a re-delivery or a rights request, a retention run). No token.",
     ),
     Table(
         "privacy.subjects",

@@ -20,7 +20,8 @@ import duckdb
 from synchro_dagster import warehouse
 from synchro_dagster.identity.horizon import months_before
 from synchro_dagster.indicators.build import balance_holds, compute_indicators
-from synchro_dagster.observation.build import Window, compute_month
+from synchro_dagster.observation.build import Window, compute_month, store_kept
+from synchro_dagster.observation.ids import current_ids
 
 TABLE = "marts.revised_indicators"
 HEADLINE = ("stock_households", "inflow_households", "outflow_households")
@@ -31,9 +32,11 @@ def revise(
 ) -> tuple[list[date], list[date]]:
     """Replaces the vintage `window.month` in `marts.revised_indicators`: the observed months
     from `revision_months` before it to itself, computed again in order with identity as known
-    at its end, from the month before them, computed again too as their starting stock
-    (nothing else is written). Returns the months revised, and those where the balance does not
-    hold."""
+    at its end, from the month before them, computed again too as their starting stock. Each
+    window's kept records follow from the previous window's (observation/build.py
+    `kept_records`); those of the first month revised are stored (`core.kept_evidence`,
+    generation "revision"): the next month's revision starts from them. Nothing else is
+    written. Returns the months revised, and those where the balance does not hold."""
     vintage = window.month
     first = months_before(vintage, revision_months)
     warehouse.ensure(conn, "core.household_months", "core.household_events", "marts.indicators")
@@ -59,6 +62,8 @@ def revise(
         "CREATE OR REPLACE TEMP TABLE _revised AS SELECT NULL::DATE AS vintage, * "
         "FROM marts.indicators WHERE false"
     )
+    revised = [m for m in months if m >= first]
+    ids = current_ids(conn, vintage, window.retention_months)
     headline: dict[date, dict[str, float]] = {}
     for month in months:
         compute_month(
@@ -71,7 +76,13 @@ def revise(
                 known_at=vintage,
             ),
             previous="_revised_months",
+            ids=ids,
         )
+        if revised and month == revised[0]:  # where the next month's revision starts
+            conn.execute("CREATE OR REPLACE TEMP TABLE _next_kept AS SELECT * FROM _kept")
+            conn.execute(
+                "CREATE OR REPLACE TEMP TABLE _next_kept_until AS SELECT * FROM _kept_until"
+            )
         conn.execute("INSERT INTO _revised_months BY NAME SELECT * FROM _household_months")
         conn.execute("INSERT INTO _revised_events BY NAME SELECT * FROM _household_events")
         compute_indicators(conn, month, "_revised_months", "_revised_events")
@@ -88,7 +99,8 @@ def revise(
                 [vintage],
             )
     warehouse.replace_month(conn, vintage, {TABLE: "_revised"})
-    revised = [m for m in months if m >= first]
+    if revised:
+        store_kept(conn, "revision", "_next_kept", "_next_kept_until")
     broken = [
         m
         for m in revised

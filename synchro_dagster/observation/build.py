@@ -72,12 +72,17 @@ def run_sql(conn: duckdb.DuckDBPyConnection, text: str, params: dict[str, date])
 
 
 def compute_month(
-    conn: duckdb.DuckDBPyConnection, window: Window, previous: str = "core.household_months"
+    conn: duckdb.DuckDBPyConnection,
+    window: Window,
+    previous: str = "core.household_months",
+    ids: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame] | None = None,
 ) -> None:
     """Builds the month's tables as temporary `_household_months`, `_household_events`,
     `_provenance` (and `_evidence`), without writing anything permanent. The flows are counted
-    against last month's household-months in `previous` (the stored ones, or a revision's)."""
-    persons, household_map, members = current_ids(
+    against last month's household-months in `previous` (the stored ones, or a revision's).
+    `ids`: `current_ids` as of `window.known_at`, when the caller has them already (a revision
+    reads every month with the same)."""
+    persons, household_map, members = ids or current_ids(
         conn, window.known_at or window.month, window.retention_months
     )
     ranks = pl.DataFrame(
@@ -178,53 +183,87 @@ def kept_records(
     conn: duckdb.DuckDBPyConnection, union: str, staged: list[date], first: date
 ) -> None:
     """`_kept`: the records of the months delivered before `first` (the window's first month)
-    that can still decide a figure (kept.sql): those `core.kept_evidence` holds, if what they
-    were drawn from has not changed since, with the records of the months since then; else
-    drawn from staging. `_kept_until` says for `write_month` what to store (nothing when
-    `core.kept_evidence` already holds exactly these)."""
+    that can still decide a figure (kept.sql). They follow from the latest kept records known
+    for a first month up to `first` whose inputs have not changed since — a generation of
+    `core.kept_evidence`, or the `_kept` this connection computed last (a revision computes its
+    windows in order) — and the records of the months between; with none, from staging alone.
+    `_kept_until` says what `_kept` stands for: `until` (`first`), `inputs` (the fingerprint of
+    what it was drawn from) and `stored`, the generation of `core.kept_evidence` it is, if it is
+    one (`store_kept` has nothing to write then)."""
     warehouse.ensure(conn, KEPT)
     inputs = kept_inputs(conn, first)
-    (until, stored), *_ = conn.execute(
-        f"SELECT any_value(until), any_value(inputs) FROM {KEPT}"
-    ).fetchall()
-    usable = until is not None and until <= first and stored == fingerprint(inputs, until)
-    unchanged = usable and until == first
+    known = conn.execute(f"SELECT DISTINCT until, inputs, kept_for FROM {KEPT}").fetchall()
+    if conn.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = '_kept_until'"
+    ).fetchall()[0][0]:
+        known += conn.execute("SELECT until, inputs, NULL FROM _kept_until").fetchall()
+    usable = sorted(  # the latest last; of two as late, a stored one
+        (until, kept_for is not None, kept_for)
+        for until, stored, kept_for in known
+        if until <= first and stored == fingerprint(inputs, until)
+    )
+    until, _, kept_for = usable[-1] if usable else (None, False, None)
+    generation = (  # no token: a record's 115 request is not read once out of the window
+        f"SELECT * EXCLUDE (month, person_id, until, inputs, kept_for), month AS delivery_month, "
+        f"person_id AS link_person_id, NULL::VARCHAR AS record_token FROM {KEPT} "
+        "WHERE kept_for = $kept_for"
+    )
+    earlier = generation if kept_for else "SELECT * FROM _kept"
+    if until == first and kept_for:
+        run_sql(conn, f"CREATE OR REPLACE TEMP TABLE _kept AS {earlier}", {"kept_for": kept_for})
+    elif until != first:  # with the records of the months since (all, with nothing usable)
+        conn.execute(
+            f"CREATE OR REPLACE TEMP TABLE _staged AS SELECT * FROM ({union}) "
+            "WHERE month >= ? AND month < ?",
+            [*staged, until or date.min, first],
+        )
+        run_sql(conn, sql("typed"), {})
+        run_sql(
+            conn,
+            "CREATE OR REPLACE TEMP TABLE _kept_in AS SELECT * FROM _typed"
+            + (f" UNION ALL BY NAME {earlier}" if until else ""),
+            {"kept_for": kept_for},
+        )
+        run_sql(conn, sql("kept"), {})
     conn.execute(
-        "CREATE OR REPLACE TEMP TABLE _kept_until AS SELECT ?::DATE AS until, ? AS inputs WHERE ?",
-        [first, fingerprint(inputs, first), not unchanged],
+        "CREATE OR REPLACE TEMP TABLE _kept_until AS SELECT ?::DATE AS until, ? AS inputs, "
+        "?::VARCHAR AS stored",
+        [first, fingerprint(inputs, first), kept_for if until == first else None],
     )
-    as_kept = (  # no token: a record's 115 request is not read once out of the window
-        f"SELECT * EXCLUDE (month, person_id, until, inputs), month AS delivery_month, "
-        f"person_id AS link_person_id, NULL::VARCHAR AS record_token FROM {KEPT} WHERE ?"
-    )
-    if unchanged:
-        conn.execute(f"CREATE OR REPLACE TEMP TABLE _kept AS {as_kept}", [True])
+
+
+def store_kept(
+    conn: duckdb.DuckDBPyConnection,
+    kept_for: str,
+    kept: str = "_kept",
+    until: str = "_kept_until",
+) -> None:
+    """Replaces the generation `kept_for` of `core.kept_evidence` ("month", "revision") with
+    the kept records `kept` and what `until` says they stand for, unless they are that
+    generation already."""
+    (stored,) = conn.execute(f"SELECT stored FROM {until}").fetchall()[0]
+    if stored == kept_for:
         return
-    conn.execute(  # the months since (all of them, when nothing kept can be used)
-        f"CREATE OR REPLACE TEMP TABLE _staged AS SELECT * FROM ({union}) "
-        "WHERE month >= ? AND month < ?",
-        [*staged, until if usable else date.min, first],
-    )
-    run_sql(conn, sql("typed"), {})
-    conn.execute(
-        f"CREATE OR REPLACE TEMP TABLE _kept_in AS SELECT * FROM _typed UNION ALL BY NAME "
-        f"{as_kept}",
-        [usable],
-    )
-    run_sql(conn, sql("kept"), {})
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        conn.execute(f"DELETE FROM {KEPT} WHERE kept_for = ?", [kept_for])
+        conn.execute(
+            f"INSERT INTO {KEPT} BY NAME SELECT k.* EXCLUDE (delivery_month, link_person_id, "
+            "record_token), k.delivery_month AS month, k.link_person_id AS person_id, u.until, "
+            f"u.inputs, ? AS kept_for FROM {kept} AS k, {until} AS u",
+            [kept_for],
+        )
+        conn.execute("COMMIT")
+    except Exception:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def write_month(conn: duckdb.DuckDBPyConnection, month: date) -> dict[str, int]:
-    """Replaces the month in `core.*` with the temporary tables, and `core.kept_evidence` with
-    `_kept` when it changed; rows written per core table ("household_months"…)."""
+    """Replaces the month in `core.*` with the temporary tables, and the generation "month" of
+    `core.kept_evidence` with `_kept`; rows written per core table ("household_months"…)."""
     counts = warehouse.replace_month(conn, month, {t: "_" + t.split(".")[1] for t in CORE_TABLES})
-    if conn.execute("SELECT count(*) FROM _kept_until").fetchall()[0][0]:
-        conn.execute(
-            "CREATE OR REPLACE TEMP VIEW _kept_rows AS SELECT k.* EXCLUDE (delivery_month, "
-            "link_person_id, record_token), k.delivery_month AS month, "
-            "k.link_person_id AS person_id, u.until, u.inputs FROM _kept AS k, _kept_until AS u"
-        )
-        warehouse.replace_month(conn, month, {KEPT: "_kept_rows"})
+    store_kept(conn, "month")
     return {name.split(".")[1]: n for name, n in counts.items()}
 
 

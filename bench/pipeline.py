@@ -21,7 +21,9 @@ whole `synchro run` process's (`wait4`), its time is read per run from the insta
 
 Printed per size and month: the month's staged rows and the history (staged rows up to the
 month), the households in the observation window, time and peak RSS per stage, the DuckDB
-file size, the plain total against the Dagster runs (overhead, paired on the same month); then,
+file size, the plain total against the Dagster runs (overhead, paired on the same month); the
+revision against the revision as before its windows were carried one from another (on a copy
+of the warehouse after the month: time, and whether it revised the same figures); then,
 per stage, the log-log fit of time and peak memory against the month's rows and the history
 (`t ~ rows^a * (history/rows)^b`; over sizes and months); then the targets of issue 15 as
 "target / measured" lines. Figures only: nothing is asserted.
@@ -59,6 +61,7 @@ from datetime import date
 from pathlib import Path
 
 STAGES = ("staging", "identity", "observation", "indicators", "revision", "publication")
+REDRAWN = "revision_redrawn"  # the revision as before, paired: not a stage of the pipeline
 JOBS = ("monthly_job", "feedback_job", "publish_job")
 KEY = "bench-pipeline-key-" + "0123456789abcdef" * 3
 START = date(2025, 1, 1)
@@ -161,6 +164,24 @@ def stage_revision(settings, month: date) -> dict:
     with warehouse.connect(settings.warehouse_path) as conn:
         revised, _ = revise(conn, window, settings.revision_months)
     return {"months_revised": len(revised)}
+
+
+def stage_revision_redrawn(settings, month: date) -> dict:
+    """The revision as it was before its windows' kept records were carried from one window to
+    the next: every window but the latest (which reads the month's stored generation) draws
+    them from the whole staged history, and reads identity again. Run on a copy of the
+    warehouse after the month (the revision writes only its vintage and its generation)."""
+    from synchro_dagster.indicators import revision
+
+    compute = revision.compute_month
+
+    def from_staging(conn, window, previous, ids):
+        conn.execute("DELETE FROM core.kept_evidence WHERE kept_for = 'revision'")
+        conn.execute("DROP TABLE IF EXISTS _kept_until")
+        compute(conn, window, previous)
+
+    revision.compute_month = from_staging
+    return stage_revision(settings, month)
 
 
 def stage_publication(settings, month: date) -> dict:
@@ -327,6 +348,36 @@ class Territory:
             shutil.copyfile(live, saved)
         mark.write_text(month)
 
+    def revision_redrawn(self, month: str, label: str) -> dict:
+        """The revision as before (`stage_revision_redrawn`), on a copy of the warehouse after
+        the month, and whether it revised the same figures."""
+        import duckdb
+
+        copy = self.root / "redrawn"
+        shutil.rmtree(copy, ignore_errors=True)
+        (copy / "warehouse").mkdir(parents=True)
+        shutil.copyfile(
+            self.plain / "warehouse" / "synchro.duckdb", copy / "warehouse" / "synchro.duckdb"
+        )
+        progress(f"{label}: the revision as before, on a copy ...")
+        figures = run_stage(REDRAWN, copy, month, self.env)
+        rows = []
+        for data in (self.plain, copy):
+            with duckdb.connect(str(data / "warehouse" / "synchro.duckdb"), read_only=True) as conn:
+                rows.append(
+                    conn.execute(
+                        "SELECT * FROM marts.revised_indicators WHERE vintage = ? ORDER BY ALL",
+                        [date.fromisoformat(month + "-01")],
+                    ).fetchall()
+                )
+        shutil.rmtree(copy)
+        figures["identical"] = rows[0] == rows[1]
+        progress(
+            f"{label}: revision as before {figures['seconds']:.1f} s, "
+            f"same figures: {figures['identical']}"
+        )
+        return figures
+
     def run_month(self, index: int, with_dagster: bool) -> dict:
         month = month_key(index)
         label = f"{self.households:,} households, {month} ({index}/{self.months})"
@@ -340,6 +391,7 @@ class Territory:
                 f"{label}: {stage} {figures['seconds']:.1f} s, peak {figures['peak'] / GB:.2f} GB"
             )
         result.update(warehouse_figures(self.plain, month))
+        result[REDRAWN] = self.revision_redrawn(month, label)
         if with_dagster:
             target = self.dagster / "warehouse" / "synchro.duckdb"
             target.parent.mkdir(mode=0o700, exist_ok=True)
@@ -409,6 +461,24 @@ def print_table(results: list[dict]) -> None:
         "before the month): each job's run as the instance recorded it (checks included), "
         "their sum, its overhead against the plain stages, and the whole process (start-up, "
         "definitions) with its peak RSS."
+    )
+
+
+def print_revision(results: list[dict]) -> None:
+    paired = [r for r in results if REDRAWN in r]
+    if not paired:
+        return
+    print(f"\n{'size':>7} {'month':<7} {'history':>10} {'revision':>9} {'as before':>10} same")
+    for r in paired:
+        print(
+            f"{r['households_start']:>7,} {r['month']:<7} {r['history']:>10,} "
+            f"{r['revision']['seconds']:>8.2f}s {r[REDRAWN]['seconds']:>9.2f}s "
+            f"{'yes' if r[REDRAWN]['identical'] else 'NO'}"
+        )
+    print(
+        "The revision paired with the revision as before (every window but the latest drawing "
+        "its kept records from the whole staged history), on a copy of the warehouse after the "
+        "month; same: the vintage's revised figures identical, row for row."
     )
 
 
@@ -529,7 +599,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--dagster", choices=("all", "last", "none"), default="last")
     parser.add_argument("--work", type=Path, help="kept, and resumed from, between runs")
-    parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
+    parser.add_argument("--stage", choices=(*STAGES, REDRAWN), help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--month", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -556,6 +626,7 @@ def main() -> None:
                 dagster = args.dagster == "all" or (args.dagster == "last" and index == args.months)
                 results.append(territory.run_month(index, dagster))
         print_table(results)
+        print_revision(results)
         print_fits(results)
         print_targets(results)
 

@@ -25,6 +25,7 @@ from synchro_dagster.defs.core import HOUSEHOLD_EVENTS, HOUSEHOLD_MONTHS, IDENTI
 from synchro_dagster.defs.partitions import partition_month
 from synchro_dagster.indicators.build import indicator_checks, indicators_month
 from synchro_dagster.indicators.estimates import estimates_month, stability
+from synchro_dagster.indicators.hidden import total
 from synchro_dagster.indicators.revision import revise
 from synchro_dagster.observation.build import Window
 from synchro_dagster.settings import Settings
@@ -202,7 +203,8 @@ def _estimates_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition
                 HIDDEN_POPULATION,
                 "WARN when the month's estimate of the unseen is not to be trusted: the "
                 "models of weight >= 5 % disagree by more than a factor 2, a list or a stratum "
-                "is too small, a zero cell drives the result, or no estimate could be made.",
+                "is too small, a zero cell drives the result, a model of weight >= 5 % puts "
+                "no household out of sight, or no estimate could be made.",
                 partitions,
             )
         ],
@@ -221,17 +223,25 @@ def _estimates_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition
         ):
             strata, written = estimates_month(conn, month, synchro.inactivity_days)
         seen = sum(s.seen for s in strata)
-        unseen = sum(s.unseen or 0.0 for s in strata)
-        context.log.info(f"{context.partition_key}: {seen} seen, about {unseen:.0f} unseen")
+        check = stability(strata)
+        unseen = total(strata)
+        if unseen is None:  # a stratum's lists could not support it: said, never a number
+            said = {"no_estimate": check.metadata["problems"]}
+            context.log.warning(
+                f"{context.partition_key}: {seen} seen, no estimate: {said['no_estimate']}"
+            )
+        else:
+            said = {"estimated_unseen": round(unseen[0], 1)}
+            context.log.info(f"{context.partition_key}: {seen} seen, about {unseen[0]:.0f} unseen")
         for key in (HIDDEN_POPULATION, ESTIMATES):
             yield dg.MaterializeResult(
                 asset_key=territory_key(synchro.territory, key),
                 metadata={
                     "dagster/row_count": written[".".join(key.path)],
                     "households_seen": seen,
-                    "estimated_unseen": round(unseen, 1),
+                    **said,
                 },
             )
-        yield check_result(stability(strata))
+        yield check_result(check)
 
     return _estimates

@@ -164,7 +164,8 @@ def estimates_month(
 
 def stability(strata: list[StratumEstimate]) -> CheckOutcome:
     """WARN when an estimate of the month is not to be trusted: models disagreeing by more than
-    DISAGREEMENT_FACTOR, a list or stratum too small, a zero cell driving it, no estimate."""
+    DISAGREEMENT_FACTOR, a list or stratum too small, a zero cell driving it, a model putting no
+    household out of sight, no estimate."""
     problems = sorted(
         {f"{s.stratum}: {w}" for s in strata for w in s.warnings}
         | {f"{s.stratum}: no estimate" for s in strata if s.unseen is None}

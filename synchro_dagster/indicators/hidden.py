@@ -50,6 +50,10 @@ ZERO_CELL_SHIFT = (
     0.25  # a 0.5 put in the zero cells moving the estimate more: a zero cell drives it
 )
 CAP_FACTOR = 10.0  # no model may put more than 10 times the seen households out of sight
+# The least unseen a model can say (households): the profile interval's lower end. A model whose
+# fit runs below it (the histories that fix the unseen cell are all empty: no household seen
+# outside the lists it links) says no household is out of sight, and is taken at it.
+UNSEEN_FLOOR = 1e-3
 Z95 = norm.ppf(0.975)
 PROFILE_DROP = Z95**2 / 2  # log-likelihood drop at the ends of a 95 % profile interval
 
@@ -182,7 +186,7 @@ def _profile(y: np.ndarray, k: int, mle: _Mle) -> tuple[float, float]:
                 return brentq(drop, t, nxt, xtol=1e-3)
             t, step = nxt, step * 2
 
-    return end(-1, math.log(1e-3)), end(1, _cap(y))
+    return end(-1, math.log(UNSEEN_FLOOR)), end(1, _cap(y))
 
 
 def candidate_interactions(k: int) -> list[tuple[tuple[int, int], ...]]:
@@ -228,8 +232,16 @@ def estimate_table(
     for f, w in kept:  # the profile (a few dozen fits) only for the models that count
         lower, upper = _profile(y, k, f)
         named = tuple((lists[a], lists[b]) for a, b in f.pairs)
+        unseen = max(math.exp(f.b0), UNSEEN_FLOOR)  # each interval holds its estimate
         models.append(
-            ModelFit(named, math.exp(f.b0), math.exp(lower), math.exp(upper), f.bic, w / total)
+            ModelFit(
+                named,
+                unseen,
+                min(math.exp(lower), unseen),
+                max(math.exp(upper), unseen),
+                f.bic,
+                w / total,
+            )
         )
     out.models = sorted(models, key=lambda m: -m.weight)
     out.unseen = sum(m.weight * m.unseen for m in out.models)
@@ -238,6 +250,8 @@ def estimate_table(
     heavy = [m.unseen for m in out.models if m.weight >= 0.05]
     if max(heavy) > DISAGREEMENT_FACTOR * max(min(heavy), 1.0):
         out.warnings.append("models_disagree")
+    if any(m.unseen == UNSEEN_FLOOR for m in out.models if m.weight >= 0.05):
+        out.warnings.append("model_at_zero")
     if (y == 0).any():
         top = out.models[0]
         index = {name: j for j, name in enumerate(lists)}

@@ -463,20 +463,28 @@ def estimate_text(estimates: pl.DataFrame | None, month: date) -> str | None:
         r["indicateur"]: r
         for r in estimates.filter(pl.col("mois") == f"{month:%Y-%m}").iter_rows(named=True)
     }
-    total, unseen = rows.get("estimated_households_total"), rows.get("estimated_households_unseen")
-    if total is None or unseen is None:
+    if not rows:
         return None
+    total, unseen = rows.get("estimated_households_total"), rows.get("estimated_households_unseen")
     n = french.thousands
-    text = (
-        f"Fin {french.month_name(month)}, environ {n(total['valeur'])} ménages seraient sans "
-        f"logement sur le territoire, vus ou non par les partenaires (entre "
-        f"{n(total['borne_basse'])} et {n(total['borne_haute'])}, avec 95 % de confiance), dont "
-        f"environ {n(unseen['valeur'])} qu'aucun partenaire n'a vus dans le mois (entre "
-        f"{n(unseen['borne_basse'])} et {n(unseen['borne_haute'])}). C'est une estimation "
-        "statistique, tirée du recoupement des listes des partenaires, pas un comptage : elle "
-        "est arrondie à la dizaine et n'entre dans aucun total ni aucune évolution de ce "
-        "rapport. Elle ne voit pas les ménages qu'aucun service ne peut rencontrer."
-    )
+    if total is None or unseen is None:  # the month's lists could not support the estimate
+        text = (
+            f"Pas d'estimation des ménages qu'aucun partenaire n'a vus en "
+            f"{french.month_name(month)} : les listes des partenaires ne se recoupent pas assez "
+            "ce mois-ci pour l'estimer de façon fiable. Les comptages de ce rapport n'en "
+            "dépendent pas."
+        )
+    else:
+        text = (
+            f"Fin {french.month_name(month)}, environ {n(total['valeur'])} ménages seraient sans "
+            f"logement sur le territoire, vus ou non par les partenaires (entre "
+            f"{n(total['borne_basse'])} et {n(total['borne_haute'])}, avec 95 % de confiance), "
+            f"dont environ {n(unseen['valeur'])} qu'aucun partenaire n'a vus dans le mois (entre "
+            f"{n(unseen['borne_basse'])} et {n(unseen['borne_haute'])}). C'est une estimation "
+            "statistique, tirée du recoupement des listes des partenaires, pas un comptage : elle "
+            "est arrondie à la dizaine et n'entre dans aucun total ni aucune évolution de ce "
+            "rapport. Elle ne voit pas les ménages qu'aucun service ne peut rencontrer."
+        )
     stock = rows.get("stock_households")
     if stock is not None:
         text += (

@@ -13,8 +13,10 @@ import pytest
 from synchro_dagster.indicators.estimates import estimates_month, stability
 from synchro_dagster.indicators.hidden import (
     DISAGREEMENT_FACTOR,
+    UNSEEN_FLOOR,
     estimate_month,
     estimate_table,
+    total,
 )
 
 
@@ -99,6 +101,41 @@ def test_models_that_disagree_are_flagged():
     assert ("models_disagree" in est.warnings) == (
         max(heavy) > DISAGREEMENT_FACTOR * max(min(heavy), 1.0)
     )
+
+
+def test_a_model_putting_no_one_out_of_sight_gives_an_estimate_not_a_crash():
+    # a sees all but one household, the one b and c both saw: models linking a with b (or with
+    # c) have no household to go on outside those two lists, and put the unseen at zero. Month 4
+    # of a 300-household territory did this to the sheltered (brentq: no sign change)
+    cells = {"a": 20, "ab": 2, "ac": 40, "bc": 1, "abc": 10}
+    seen = [frozenset(k) for k, n in cells.items() for _ in range(n)]
+    est = estimate_table("abri", seen, ["a", "b", "c"])
+    at_zero = [m for m in est.models if m.unseen == UNSEEN_FLOOR]
+    assert {m.name for m in at_zero} >= {"a*b", "a*c"} and sum(m.weight for m in at_zero) > 0.05
+    assert all(m.lower <= m.unseen <= m.upper for m in est.models)
+    assert 0 < est.lower <= est.unseen <= est.upper < 5  # 73 seen, 72 of them by a
+    assert "model_at_zero" in est.warnings
+    outcome = stability([est])
+    assert not outcome.passed and "abri: model_at_zero" in outcome.metadata["problems"]
+    assert total([est]) == pytest.approx((est.unseen, est.lower, est.upper))
+
+
+def test_ordinary_tables_keep_their_estimates():
+    # unseen, lower, upper as the code before model_at_zero gave them (b1e68f9)
+    for cells, before in (
+        (
+            {"a": 300, "b": 20, "ab": 400, "c": 100, "ac": 100, "bc": 10, "abc": 130},
+            (295.1392106026477, 199.8596346698498, 384.1317788968603),
+        ),
+        (
+            {"a": 50, "b": 50, "ab": 5, "c": 50, "ac": 5, "bc": 40, "abc": 2},
+            (553.8067662080317, 70.90906878635055, 1198.8850887449187),
+        ),
+    ):
+        seen = [frozenset(k) for k, n in cells.items() for _ in range(n)]
+        est = estimate_table("x", seen, ["a", "b", "c"])
+        assert (est.unseen, est.lower, est.upper) == pytest.approx(before, rel=1e-9)
+        assert "model_at_zero" not in est.warnings
 
 
 # ------------------------------------------------------------------ in the warehouse

@@ -20,6 +20,7 @@ from synchro_dagster.publish import french
 from synchro_dagster.publish.labels import indicator_label, modality_label
 from synchro_dagster.publish.report import (
     WRITTEN_FROM,
+    estimate_text,
     find_chromium,
     print_pdf,
     write_reports,
@@ -367,3 +368,29 @@ def test_dates_and_month_names_do_not_depend_on_the_locale() -> None:
     assert [french.month_name(date(2025, m, 1)).split()[0] for m in range(1, 13)] == list(
         french.MONTHS
     )
+
+
+def test_a_month_without_an_estimate_says_so_in_french() -> None:
+    def row(mois: str, indicateur: str, valeur: int) -> dict:
+        return {
+            "mois": mois,
+            "indicateur": indicateur,
+            "valeur": valeur,
+            "borne_basse": valeur - 10,
+            "borne_haute": valeur + 10,
+        }
+
+    estimates = pl.DataFrame(
+        [
+            row("2025-03", "estimated_households_total", 290),
+            row("2025-03", "estimated_households_unseen", 10),
+            row("2025-03", "stock_households", 280),
+            row("2025-04", "stock_households", 285),  # April's lists could not support one
+        ]
+    )
+    march = estimate_text(estimates, date(2025, 3, 1))
+    assert march.startswith("Fin mars 2025, environ 290 ménages") and "pas un comptage" in march
+    april = estimate_text(estimates, date(2025, 4, 1))
+    assert april.startswith("Pas d'estimation des ménages qu'aucun partenaire n'a vus en avril")
+    assert "entre 275 et 295 ménages" in april  # the linkage range of the stock stays
+    assert estimate_text(estimates, date(2025, 5, 1)) is None  # a month not estimated at all

@@ -351,6 +351,8 @@ TRICKY = [
     ("X", "Y", date(1985, 3, 2), None),  # one letter: its only typo form is empty
     ("Nguyễn Văn", "Thị Minh", date(1999, 9, 9), None),
     (None, None, None, None),
+    ("Abcdefghij" * 4, "Jean", None, None),  # 40 letters: the longest with forms two short
+    ("Abcdefghij" * 4 + "K", "Jean", None, None),  # 41: none
 ]
 
 

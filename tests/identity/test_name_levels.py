@@ -1,0 +1,72 @@
+"""The level a pair's names reach in the name comparisons, as Splink reads them (the first level
+whose SQL holds), on the tokens ingestion makes: names one or two typing accidents apart."""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+import pytest
+
+from synchro_dagster.identity import linkage
+from synchro_dagster.identity.tokens import identity_inputs, tokenise
+
+KEY = b"name-levels-test-key-0123456789abcdef"
+OTHER = "DIALLO"  # the other name, equal on both records
+ELSE = "All other comparisons"
+PAIRS = [  # a name on one record, on the other, and the level they reach
+    ("FATOUMATA", "FATOUMTA", "one typo apart"),
+    ("FATOUMATA", "FETOUMATO", "two typos apart"),  # two substitutions
+    ("FATOUMATA", "FETOUMAT", "two typos apart"),  # a substitution and a deletion
+    ("FETOUMAT", "FATOUMATA", "two typos apart"),  # ... an insertion, seen from the other side
+    ("CHRISTINE", "CRISTIE", "two typos apart"),  # two deletions
+    ("CRISTIE", "CHRISTINE", "two typos apart"),
+    ("FATOUMATA", "AFTOUMATE", "two typos apart"),  # a transposition and a substitution
+    ("SALOME", "SALIM", "two typos apart"),  # six letters, the shortest with such forms
+    ("FATOUMATA", "FETOUMETO", ELSE),  # three substitutions
+    ("FANTA", "FENTO", ELSE),  # five letters: two typos leave too little of them
+    ("A" * 41, "B" + "A" * 39 + "B", ELSE),  # beyond 40 letters, no form two letters short
+]
+
+
+def levels(comparison: str, pairs: pl.DataFrame) -> list[str]:
+    """The label of the level each pair (`<token>_l`, `<token>_r` columns) reaches."""
+    (compared,) = (
+        c.get_comparison("duckdb")
+        for c in linkage.comparisons()
+        if c.get_comparison("duckdb").output_column_name == comparison
+    )
+    labels = [level.label_for_charts for level in compared.comparison_levels]
+    whens = " ".join(
+        f"WHEN {level.sql_condition} THEN {i}"
+        for i, level in enumerate(compared.comparison_levels)
+        if level.sql_condition != "ELSE"
+    )
+    with duckdb.connect() as conn:
+        conn.register("pairs", pairs)
+        reached = conn.sql(f"SELECT CASE {whens} ELSE {len(labels) - 1} END FROM pairs").fetchall()
+    return [labels[i] for (i,) in reached]
+
+
+def pairs_of(column: str, names: list[tuple[str, str]]) -> pl.DataFrame:
+    """Two records per pair, the names given in `column` ("last_name" or "first_name"), the
+    other name `OTHER`: their tokens side by side."""
+    other = "first_name" if column == "last_name" else "last_name"
+
+    def side(i: int, suffix: str) -> pl.DataFrame:
+        rows = [{column: pair[i], other: OTHER} for pair in names]
+        return tokenise(identity_inputs(rows), KEY).rename(lambda c: f"{c}{suffix}")
+
+    return pl.concat([side(0, "_l"), side(1, "_r")], how="horizontal")
+
+
+@pytest.mark.parametrize("column", ["first_name", "last_name"])
+def test_names_one_or_two_typos_apart_reach_their_level(column):
+    pairs = pairs_of(column, [(a, b) for a, b, _ in PAIRS])
+    assert levels(column, pairs) == [level for _, _, level in PAIRS]
+
+    # records staged before the forms two letters short existed (null): never two typos apart
+    # with each other, and nothing else changes
+    name = "tok_first" if column == "first_name" else "tok_last"
+    before = pairs.with_columns(pl.lit(None, pl.String).alias(f"{name}_typo2_{s}") for s in "lr")
+    expected = [ELSE if level == "two typos apart" else level for _, _, level in PAIRS]
+    assert levels(column, before) == expected

@@ -218,8 +218,10 @@ def _linking_forms(records: pl.DataFrame, forms: str, name: str, other: str) -> 
     the same name again, pairs the sorted-name rule already makes (at 300,000 households: 226 M
     such candidate pairs)."""
     both = pl.concat_str(f"{name}_typo", f"{name}_typo2", separator=" ", ignore_nulls=True)
-    typed = records.select("record_id", other, name, both.str.split(" ").alias("form")).drop_nulls(
-        [other, name]
+    typed = (
+        records.filter(pl.col(f"{name}_typo").is_not_null())  # staged before the forms: none
+        .select("record_id", other, name, both.str.split(" ").alias("form"))
+        .drop_nulls([other, name])
     )
     exploded = typed.explode("form")
     shared = (

@@ -184,6 +184,20 @@ def test_only_typo_forms_another_name_shares_are_exploded_and_no_pair_is_lost(
         assert mine.equals(expected)
 
 
+@pytest.mark.parametrize(("forms", "name", "other"), linkage.TYPO_BLOCKS)
+def test_a_name_staged_without_typo_forms_is_exploded_on_none(forms, name, other):
+    """Records staged before a kind of typo form existed hold a name but no forms (null): they
+    share no form with anyone, rather than one empty form that would block every two records
+    of the other name (all the DIALLO with different first names)."""
+    records = _records(persons=40, months=1, seed=3)
+    old = pl.col("record_id") <= 20
+    records = records.with_columns(
+        pl.when(~old).then(pl.col(c)).alias(c) for c in (f"{name}_typo", f"{name}_typo2")
+    ).with_columns(pl.when(old).then(pl.lit("DIALLO")).otherwise(pl.col(other)).alias(other))
+    shared = linkage.link_frame(records).filter(old)[forms]
+    assert shared.null_count() == shared.len()
+
+
 def test_pairs_beyond_the_memory_and_the_disk_fail_saying_what_to_do_not_the_sql():
     """A real out-of-memory in Splink's database (its cap lowered here, its spill forbidden), as
     Splink raises it: its own exception quoting the SQL, DuckDB's as the cause."""

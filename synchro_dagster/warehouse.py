@@ -646,6 +646,12 @@ def ensure(conn: duckdb.DuckDBPyConnection, *names: str) -> None:
         create(conn, table(name))
 
 
+def ensure_staging(conn: duckdb.DuckDBPyConnection) -> None:
+    """The staging tables present gain the columns declared since they were written, null (their
+    records have no such token: the levels and requests reading it do not apply to them)."""
+    ensure(conn, *sorted(set(existing_tables(conn, "staging")) & set(tables_in("staging"))))
+
+
 def create(conn: duckdb.DuckDBPyConnection, spec: Table) -> None:
     """Creates a declared table (and its schema) in the current database, with its comments."""
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {spec.schema}")

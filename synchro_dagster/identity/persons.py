@@ -73,9 +73,9 @@ class MonthIdentity:
 
 def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
     """The identity tables; and the staging tables written before a token column was added gain
-    it, empty (their records have no such form: the levels reading it do not apply to them)."""
-    staged = set(warehouse.existing_tables(conn, "staging")) & set(warehouse.tables_in("staging"))
-    warehouse.ensure(conn, *(f"identity.{t}" for t in IDENTITY_TABLES), CORRECTIONS, *staged)
+    it (`warehouse.ensure_staging`)."""
+    warehouse.ensure(conn, *(f"identity.{t}" for t in IDENTITY_TABLES), CORRECTIONS)
+    warehouse.ensure_staging(conn)
 
 
 ID_SOURCES = {  # entity -> where its ids are held

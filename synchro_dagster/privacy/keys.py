@@ -100,6 +100,7 @@ def rotate(conn: duckdb.DuckDBPyConnection, key: bytes, new_key: bytes) -> Rotat
     for spec in warehouse.catalogue():
         if spec.name not in present or not spec.tokens:
             continue
+        warehouse.ensure(conn, spec.name)  # a token column declared since it was written: null
         tables += 1
         for column in spec.tokens:
             r, t = _rewrite(conn, spec.name, column, lambda v: _rekey_value(new_key, v))

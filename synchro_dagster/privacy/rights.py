@@ -565,6 +565,9 @@ def parse_setting(text: str) -> tuple[str, str | date]:
 def rectify(request: Request, setting: str) -> int:
     """Art. 16: the person's records carry the corrected value from now on, at every run."""
     field, value = parse_setting(setting)
+    _tokens(request)  # a wrong reference, key or path is refused before the warehouse changes
+    with warehouse.connect(request.settings.warehouse_path) as conn:
+        warehouse.ensure_staging(conn)  # a token column declared since: the rectification sets it
     person, requests = _find(request)
     if person is None:
         if _already(requests, _tokens(request), "rectify"):

@@ -67,15 +67,6 @@ def _one_typo(column: str, right: str | None = None) -> str:
     return f"list_has_any(string_split({left}, ' '), string_split({right}, ' '))"
 
 
-def _two_typos(name: str) -> str:
-    """SQL: `name` two typos away on both sides of a pair: the forms two letters short of one
-    meet those of the other, or its forms one letter short or the name itself."""
-    return (
-        f"{_one_typo(f'{name}_typo2')} OR {_one_typo(f'{name}_typo2_l', f'{name}_typo_r')} OR "
-        f"{_one_typo(f'{name}_typo_l', f'{name}_typo2_r')}"
-    )
-
-
 # first and last names typed in each other's column, with one of them also mistyped: one name
 # equal across the columns, the other one typo away or sounding alike across them (names, their
 # typo forms and their sounds share a namespace, so tokens compare across columns)
@@ -85,6 +76,25 @@ SWAPPED_NEAR = (
     "(tok_last_l = tok_first_r AND (tok_phon_first_l = tok_phon_last_r OR "
     f"{_one_typo('tok_first_typo_l', 'tok_last_typo_r')}))"
 )
+
+
+# the exploded typo rules: (the list of typo forms exploded, the name they are forms of, the
+# other name, equal across the pair)
+TYPO_BLOCKS = (
+    ("first_typo_forms", "tok_first", "tok_last"),
+    ("last_typo_forms", "tok_last", "tok_first"),
+)
+# read to make those forms (`_linking_forms`), not by Splink: the lists of every form two letters
+# short are long (about a kilobyte a record), the forms another name shares are a few
+FORMS_ONLY = ("tok_last_typo2", "tok_first_typo2")
+
+
+def _two_typos(name: str) -> str:
+    """SQL: `name` one or two typos away, the other name exact: the two records share one of the
+    typo forms another name shares under that other name (`_linking_forms`). Below the
+    one-typo level, what it adds is the names two typos apart."""
+    ((forms, other),) = [(f, o) for f, n, o in TYPO_BLOCKS if n == name]
+    return f"{other}_l = {other}_r AND list_has_any({forms}_l, {forms}_r)"
 
 
 def comparisons() -> list[cl.CustomComparison]:
@@ -170,14 +180,6 @@ def comparisons() -> list[cl.CustomComparison]:
     return [last, first, birth, sex, age, household]
 
 
-# the exploded typo rules: (the list of typo forms exploded, the name they are forms of, the
-# other name, equal across the pair)
-TYPO_BLOCKS = (
-    ("first_typo_forms", "tok_first", "tok_last"),
-    ("last_typo_forms", "tok_last", "tok_first"),
-)
-
-
 BLOCKING_RULES = (
     block_on("tok_last", "tok_birth_year"),
     block_on("tok_first", "tok_dob"),
@@ -216,26 +218,28 @@ def _linking_forms(records: pl.DataFrame, forms: str, name: str, other: str) -> 
     name, with the same `other` name, shares among `records`. Two records whose names differ by
     one or two typos share one of these; a form no other name has would only pair records of
     the same name again, pairs the sorted-name rule already makes (at 300,000 households: 226 M
-    such candidate pairs)."""
+    such candidate pairs). Worked out on the distinct pairs of names, then given to each record
+    of them (a record staged before the forms two letters short were made gets them too)."""
     both = pl.concat_str(f"{name}_typo", f"{name}_typo2", separator=" ", ignore_nulls=True)
-    typed = (
-        records.filter(pl.col(f"{name}_typo").is_not_null())  # staged before the forms: none
-        .select("record_id", other, name, both.str.split(" ").alias("form"))
+    exploded = (
+        records.select(other, name, both.alias("form"))
         .drop_nulls([other, name])
-    )
-    exploded = typed.explode("form")
-    shared = (
-        exploded.select(other, name, "form")
         .unique()
-        .group_by(other, "form")
-        .len()
-        .filter(pl.col("len") > 1)
-        .select(other, "form")
+        .with_columns(pl.col("form").str.split(" "))
+        .explode("form")
+        .filter(pl.col("form") != "")  # a record staged before any typo form: none (not "")
+        .unique()
+    )
+    shared = exploded.group_by(other, "form").len().filter(pl.col("len") > 1).drop("len")
+    kept = (
+        exploded.join(shared, on=[other, "form"], how="semi")
+        .group_by(other, name)
+        .agg(pl.col("form").unique().sort().alias(forms))
     )
     return (
-        exploded.join(shared, on=[other, "form"], how="semi")
-        .group_by("record_id")
-        .agg(pl.col("form").alias(forms))
+        records.select("record_id", other, name)
+        .join(kept, on=[other, name])
+        .select("record_id", forms)
     )
 
 
@@ -243,7 +247,7 @@ def link_frame(records: pl.DataFrame) -> pl.DataFrame:
     """What Splink reads: `LINK_COLUMNS` (and `is_new` if there is one), and for the exploding
     typo rules each record's typo forms another name shares (`_linking_forms`)."""
     columns = [*LINK_COLUMNS, *(["is_new"] if "is_new" in records.columns else [])]
-    frame = records.select(columns)
+    frame = records.select(c for c in columns if c not in FORMS_ONLY)
     for forms, name, other in TYPO_BLOCKS:
         frame = frame.join(
             _linking_forms(records, forms, name, other),

@@ -4,6 +4,7 @@ the whole history: the pairs it finds must be those the whole history would give
 from __future__ import annotations
 
 import logging
+import math
 import random
 from datetime import date
 
@@ -196,6 +197,50 @@ def test_a_name_staged_without_typo_forms_is_exploded_on_none(forms, name, other
     ).with_columns(pl.when(old).then(pl.lit("DIALLO")).otherwise(pl.col(other)).alias(other))
     shared = linkage.link_frame(records).filter(old)[forms]
     assert shared.null_count() == shared.len()
+
+
+def _bits(model: dict, comparison: str, label: str) -> float:
+    (c,) = [c for c in model["comparisons"] if c["output_column_name"] == comparison]
+    (level,) = [lv for lv in c["comparison_levels"] if lv["label_for_charts"] == label]
+    return math.log2(level["m_probability"] / level["u_probability"])
+
+
+@pytest.mark.parametrize(("name", "other"), [("first", "last"), ("last", "first")])
+def test_a_name_two_typos_apart_with_the_other_name_exact_scores_at_its_level(name, other):
+    """Undated records, the other name exact: a name two typos away (two letters mistyped)
+    weighs what the model says of two typos; with the other name another, it is any other
+    name."""
+    names = {
+        "base": "FATOUMATA",
+        "one": "FATOUMAA",  # one letter left out
+        "two": "FETOUMATO",  # two letters mistyped
+    }
+    rows = [
+        {name: spelling, other: family, "sex": "F"}
+        for family in ("DIALLO", "KEITA")
+        for spelling in names.values()
+    ]
+    at = {(r[other], r[name]): i + 1 for i, r in enumerate(rows)}
+    records = tokenise(
+        identities([(r["last"], r["first"], None, None) for r in rows]), b"k" * 32
+    ).with_columns(
+        pl.Series("record_id", range(1, len(rows) + 1), dtype=pl.Int64),
+        pl.lit("F").alias("sex"),
+        pl.lit(None, pl.String).alias("age_band"),
+    )
+    model = linkage.load_model()
+    w = {
+        (a, b): weight
+        for a, b, weight in scored_pairs(records, model, 0.0).select("a", "b", "w").rows()
+    }
+    base, one, two = (at[("DIALLO", n)] for n in names.values())
+    comparison = f"{name}_name"
+    expected = _bits(model, comparison, "two typos apart") - _bits(
+        model, comparison, "one typo apart"
+    )
+    assert w[(base, two)] - w[(base, one)] == pytest.approx(expected, abs=1e-6)
+    # the other name differs as well: no longer two typos apart (and no candidate pair)
+    assert (min(base, at[("KEITA", names["two"])]), max(base, at[("KEITA", names["two"])])) not in w
 
 
 def test_pairs_beyond_the_memory_and_the_disk_fail_saying_what_to_do_not_the_sql():

@@ -544,23 +544,35 @@ def territory_model(
 ) -> tuple[dict, Estimate | None, date | None]:
     """The model a month is linked with: the territory's latest accepted estimate (before this
     month), re-estimated now from the shipped model when the records have grown
-    `REESTIMATE_GROWTH` times since the last estimate. A new estimate is used only if it passes
+    `REESTIMATE_GROWTH` times since the last estimate, or when the estimates are of comparisons
+    this release no longer makes (an upgrade). A new estimate is used only if it passes
     `model_problems`; otherwise the one before stays (and the shipped model before any)."""
     rows = conn.execute(
         "SELECT month, records, accepted, model FROM identity.models WHERE month < ? "
         "ORDER BY month",
         [history.month],
     ).fetchall()
+    shipped = load_model()
     accepted = [(m, json.loads(model)) for m, _, ok, model in rows if ok]
-    model_from, model = accepted[-1] if accepted else (None, load_model())
+    current = [(m, a) for m, a in accepted if _comparisons(a) == _comparisons(shipped)]
+    model_from, model = current[-1] if current else (None, shipped)
     estimated = None
-    if not rows or records >= REESTIMATE_GROWTH * rows[-1][1]:
-        estimated = estimate(history.latest(TRAINING_RECORDS_MAX), load_model())
+    grown = not rows or records >= REESTIMATE_GROWTH * rows[-1][1]
+    if grown or len(current) < len(accepted):
+        estimated = estimate(history.latest(TRAINING_RECORDS_MAX), shipped)
         if estimated is not None:  # growth is judged on the history, not the capped sample
             estimated = replace(estimated, records=records)
         if estimated is not None and estimated.accepted:
             model_from, model = history.month, estimated.model
     return model, estimated, model_from
+
+
+def _comparisons(model: dict) -> list[tuple[str, list[str]]]:
+    """What a model compares (each comparison's levels' SQL), whatever it learned."""
+    return [
+        (c["output_column_name"], [lv["sql_condition"] for lv in c["comparison_levels"]])
+        for c in model["comparisons"]
+    ]
 
 
 def _apply_corrections(

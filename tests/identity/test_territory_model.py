@@ -103,6 +103,24 @@ def test_link_month_estimates_on_the_territory_stores_it_and_reruns_leave_one_ro
         assert links["person_id"].n_unique() == 1200
 
 
+def test_an_estimate_of_comparisons_this_release_no_longer_makes_is_made_again():
+    # January's estimate was stored by a release that compared names otherwise (a level this
+    # one does not have): February, without the growth that calls for an estimate, makes one
+    rows = _territory(1200, seed=3)
+    with duckdb.connect() as conn:
+        stage(conn, date(2025, 1, 1), [(i + 2, *r) for i, r in enumerate(rows)])
+        write_month(conn, link_month(conn, date(2025, 1, 1)))
+        (stored,) = conn.execute("SELECT model FROM identity.models").fetchone()
+        older = json.loads(stored)
+        _level(older, "first_name", "two typos apart")["sql_condition"] = "tok_first_typo2_l = 1"
+        conn.execute("UPDATE identity.models SET model = ?", [json.dumps(older)])
+        stage(conn, date(2025, 2, 1), [(i + 2, *r) for i, r in enumerate(rows[:200])])
+        february = link_month(conn, date(2025, 2, 1))
+    assert february.estimate is not None and february.estimate.accepted
+    assert february.model_from == date(2025, 2, 1)
+    assert february.links["person_id"].n_unique() == 100
+
+
 def test_the_prior_counts_the_true_pairs_typed_apart_too():
     # one person in five mistyped, two in five dated by the year only: 48 % of the true pairs
     # are typed exactly alike, not the 70 % guessed before the m's are known; the prior is then

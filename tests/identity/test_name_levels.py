@@ -47,26 +47,48 @@ def levels(comparison: str, pairs: pl.DataFrame) -> list[str]:
     return [labels[i] for (i,) in reached]
 
 
-def pairs_of(column: str, names: list[tuple[str, str]]) -> pl.DataFrame:
+def tokens_of(column: str, names: list[tuple[str, str]]) -> pl.DataFrame:
     """Two records per pair, the names given in `column` ("last_name" or "first_name"), the
-    other name `OTHER`: their tokens side by side."""
+    other name `OTHER`: the left records, then the right ones, with their tokens."""
     other = "first_name" if column == "last_name" else "last_name"
+    rows = [{column: pair[i], other: OTHER} for i in (0, 1) for pair in names]
+    return tokenise(identity_inputs(rows), KEY).with_columns(
+        pl.int_range(1, 2 * len(names) + 1, dtype=pl.Int64).alias("record_id"),
+        pl.lit(None, pl.String).alias("sex"),
+        pl.lit(None, pl.String).alias("age_band"),
+    )
 
-    def side(i: int, suffix: str) -> pl.DataFrame:
-        rows = [{column: pair[i], other: OTHER} for pair in names]
-        return tokenise(identity_inputs(rows), KEY).rename(lambda c: f"{c}{suffix}")
 
-    return pl.concat([side(0, "_l"), side(1, "_r")], how="horizontal")
+def pairs_of(records: pl.DataFrame) -> pl.DataFrame:
+    """What Splink reads of each record (`link_frame`: the typo forms another name shares
+    among them), the left and right records of each pair side by side."""
+    frame = linkage.link_frame(records)
+    half = frame.height // 2
+    return pl.concat(
+        [
+            frame.head(half).rename(lambda c: f"{c}_l"),
+            frame.tail(half).rename(lambda c: f"{c}_r"),
+        ],
+        how="horizontal",
+    )
 
 
 @pytest.mark.parametrize("column", ["first_name", "last_name"])
 def test_names_one_or_two_typos_apart_reach_their_level(column):
-    pairs = pairs_of(column, [(a, b) for a, b, _ in PAIRS])
-    assert levels(column, pairs) == [level for _, _, level in PAIRS]
+    records = tokens_of(column, [(a, b) for a, b, _ in PAIRS])
+    assert levels(column, pairs_of(records)) == [level for _, _, level in PAIRS]
 
     # records staged before the forms two letters short existed (null): never two typos apart
     # with each other, and nothing else changes
     name = "tok_first" if column == "first_name" else "tok_last"
-    before = pairs.with_columns(pl.lit(None, pl.String).alias(f"{name}_typo2_{s}") for s in "lr")
+    before = records.with_columns(pl.lit(None, pl.String).alias(f"{name}_typo2"))
     expected = [ELSE if level == "two typos apart" else level for _, _, level in PAIRS]
-    assert levels(column, before) == expected
+    assert levels(column, pairs_of(before)) == expected
+
+    # the other name another on the right side (a token of its own): never two typos apart
+    other = "tok_last" if name == "tok_first" else "tok_first"
+    right = pl.col("record_id") > len(PAIRS)
+    apart = records.with_columns(
+        pl.when(right).then(pl.lit("other-") + pl.col(other)).otherwise(pl.col(other)).alias(other)
+    )
+    assert "two typos apart" not in levels(column, pairs_of(apart))

@@ -90,11 +90,12 @@ FORMS_ONLY = ("tok_last_typo2", "tok_first_typo2")
 
 
 def _two_typos(name: str) -> str:
-    """SQL: `name` one or two typos away, the other name exact: the two records share one of the
-    typo forms another name shares under that other name (`_linking_forms`). Below the
-    one-typo level, what it adds is the names two typos apart."""
-    ((forms, other),) = [(f, o) for f, n, o in TYPO_BLOCKS if n == name]
-    return f"{other}_l = {other}_r AND list_has_any({forms}_l, {forms}_r)"
+    """SQL: `name` one or two typos away: the two records share one of the typo forms another
+    name shares under the record's other name (`_linking_forms`: every such pair when the other
+    name is the same; the other name's agreement is its own comparison's, not counted here
+    again). Below the one-typo level, what it adds is the names two typos apart."""
+    ((forms, _),) = [(f, o) for f, n, o in TYPO_BLOCKS if n == name]
+    return f"list_has_any({forms}_l, {forms}_r)"
 
 
 def comparisons() -> list[cl.CustomComparison]:

@@ -208,8 +208,8 @@ def _bits(model: dict, comparison: str, label: str) -> float:
 @pytest.mark.parametrize(("name", "other"), [("first", "last"), ("last", "first")])
 def test_a_name_two_typos_apart_with_the_other_name_exact_scores_at_its_level(name, other):
     """Undated records, the other name exact: a name two typos away (two letters mistyped)
-    weighs what the model says of two typos; with the other name another, it is any other
-    name."""
+    weighs what the model says of two typos; with the other name another, the pair is not
+    even a candidate (the typo rules block on the other name)."""
     names = {
         "base": "FATOUMATA",
         "one": "FATOUMAA",  # one letter left out
@@ -239,7 +239,7 @@ def test_a_name_two_typos_apart_with_the_other_name_exact_scores_at_its_level(na
         model, comparison, "one typo apart"
     )
     assert w[(base, two)] - w[(base, one)] == pytest.approx(expected, abs=1e-6)
-    # the other name differs as well: no longer two typos apart (and no candidate pair)
+    # the other name differs as well: no candidate pair
     assert (min(base, at[("KEITA", names["two"])]), max(base, at[("KEITA", names["two"])])) not in w
 
 

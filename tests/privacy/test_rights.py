@@ -19,6 +19,7 @@ from pipelinekit import KEY, copy, run
 
 from synchro_dagster import warehouse
 from synchro_dagster.cli import main
+from synchro_dagster.identity.persons import RECORD_KEY, link_month, write_month
 from synchro_dagster.ingest.read import read_table
 from synchro_dagster.ingest.stage import stage_month
 from synchro_dagster.privacy import audit, rights
@@ -241,55 +242,69 @@ def test_limit_freezes_the_person_and_lift_gives_back_the_same_figures(ran, tmp_
 def test_a_corrected_name_relinks_the_records_the_linkage_had_split(ran, tmp_path, capsys):
     data = copy(ran, tmp_path)
     persons, truth = _truth(ran)
-    # a newcomer of March whose records the linkage split in two, a typo in the name
-    with duckdb.connect(str(Settings(ran).warehouse_path), read_only=True) as conn:
-        links = conn.sql("SELECT record_key, person_id AS linked FROM identity.person_links").pl()
-    keyed = _staged_rows(ran, truth, keep=["person_id", "noise", "month"]).with_columns(
-        rights._record_key()
+    # a person, every record dated, one of whose records has a typo in the last name (the
+    # latest person to arrive); the linkage joined it, as it now does: a "never" correction
+    # between that spelling and the others (kept: the rectified record no longer has it),
+    # months linked again, splits it off
+    undated = pl.col("noise").list.set_intersection(
+        ["missing_birth_date", "placeholder_birth_date", "age_instead_of_birth_date"]
     )
-    split = (
-        keyed.join(links, on="record_key")
-        .group_by("person_id")
+    mistyped = pl.col("noise").list.contains("typo_last_name")
+    found = (
+        truth.group_by("person_id")
         .agg(
-            pl.col("linked").n_unique().alias("ids"),
             pl.col("month").min(),
-            pl.col("noise").list.explode().alias("noise"),
+            pl.len(),
+            mistyped.sum().alias("mistyped"),
+            undated.list.len().sum().alias("undated"),
         )
-        .filter(
-            pl.col("ids") == 2,
-            pl.col("month") == MARCH,
-            pl.col("noise").list.contains("typo_last_name"),
-        )
+        .filter(pl.col("len") >= 2, pl.col("mistyped") == 1, pl.col("undated") == 0)
     )
-    pid = split.sort("person_id")["person_id"][0]
+    pid = found.sort("month", "person_id", descending=[True, False])["person_id"][0]
     person = persons.filter(pl.col("person_id") == pid).row(0, named=True)
-    theirs = truth.filter(pl.col("person_id") == pid).sort("source")
-    source, file, row = theirs.select("source", "file", "row_number").row(0)
+    theirs = truth.filter(pl.col("person_id") == pid)
+    source, file, row, month = (
+        theirs.filter(mistyped).select("source", "file", "row_number", "month").row(0)
+    )
     typed = read_table(data / "landing" / file, all_sources()[source]).frame
     typo = typed.filter(pl.col("row_number") == row)["last_name"][0]
-    assert typo != person["birth_last_name"]
+    right = person["usage_last_name"] or person["birth_last_name"]
+    assert typo.upper() != right
     keys = _staged_rows(ran, theirs).with_columns(rights._record_key())["record_key"]
-    with duckdb.connect(str(Settings(ran).warehouse_path), read_only=True) as conn:
+    spelled = rights.Identity(typo, person["first_name"]).tokens(KEY.encode())["tok_name"]
+    with warehouse.connect(Settings(data).warehouse_path) as conn:
+        others = conn.execute(
+            "SELECT DISTINCT tok_name FROM ("
+            + " UNION ALL ".join(
+                f"SELECT tok_name, {RECORD_KEY} AS record_key FROM {t}"
+                for t in warehouse.existing_tables(conn, "staging")
+            )
+            + ") WHERE record_key IN ? AND tok_name <> ?",
+            [keys.to_list(), spelled],
+        ).fetchall()
+        conn.executemany(
+            "INSERT INTO identity.corrections (token_a, token_b, rule) VALUES (?, ?, 'never')",
+            [(spelled, other) for (other,) in others],
+        )
+        for linked in sorted(truth["month"].unique()):
+            if linked >= theirs["month"].min():
+                write_month(conn, link_month(conn, linked))
         assert rights._current_persons(conn, keys)["person_id"].n_unique() == 2
-    identity = [
-        "--last-name",
-        typo,
-        "--first-name",
-        person["first_name"],
-        "--birth-date",
-        str(person["birth_date"]),
-    ]
-    fix = ["--set", f"last_name={person['birth_last_name']}"]
+    identity = ["--last-name", typo, "--first-name", person["first_name"]]
+    identity += ["--birth-date", str(person["birth_date"])]
+    fix = ["--set", f"last_name={right}"]
     assert _rights(data, "rectify", *identity, *fix, "--request-id", "R-3") == 0
-    assert "La personne qu'ils désignent compte 2 enregistrement(s) (avant : 1)" in (
-        capsys.readouterr().out
+    (after, before), *_ = re.findall(
+        r"La personne qu'ils désignent compte (\d+) enregistrement\(s\) \(avant : (\d+)\)",
+        capsys.readouterr().out,
     )
+    assert (int(after), int(before)) == (keys.len(), 1)  # the two parts are one again
     with duckdb.connect(str(Settings(data).warehouse_path), read_only=True) as conn:
         assert rights._current_persons(conn, keys)["person_id"].n_unique() == 1
         stored = conn.execute("SELECT replacement FROM privacy.subjects").fetchall()
-    assert typo not in str(stored) and person["birth_last_name"] not in str(stored)
+    assert typo.upper() not in str(stored).upper() and right not in str(stored).upper()
     # the same row delivered again is corrected at ingestion, before linkage
-    (sha,) = _staged_rows(ran, theirs.head(1))["file_sha256"]
+    (sha,) = _staged_rows(ran, theirs.filter(mistyped))["file_sha256"]
     with duckdb.connect(str(Settings(data).warehouse_path), read_only=True) as conn:
         requests = Requests.load(conn)
         (held,) = conn.execute(
@@ -297,13 +312,10 @@ def test_a_corrected_name_relinks_the_records_the_linkage_had_split(ran, tmp_pat
             [row, sha],
         ).fetchall()
     again = stage_month(
-        Settings(data).landing_dir, all_sources()[source], MARCH, KEY.encode(), requests=requests
+        Settings(data).landing_dir, all_sources()[source], month, KEY.encode(), requests=requests
     ).staged.filter(pl.col("row_number") == row, pl.col("file_sha256") == sha)
     assert again["tok_name"].to_list() == list(held)
-    corrected = rights.Identity(person["birth_last_name"], person["first_name"]).tokens(
-        KEY.encode()
-    )
-    assert held == (corrected["tok_name"],)
+    assert held == (rights.Identity(right, person["first_name"]).tokens(KEY.encode())["tok_name"],)
     assert _rights(data, "rectify", *identity, *fix) == 0
     assert "Déjà rectifié" in capsys.readouterr().out
     assert _rights(data, "rectify", *identity, "--set", "birth_date=1985-13-01") == 1

@@ -94,7 +94,7 @@ def _two_typos(name: str) -> str:
     name shares under the record's other name (`_linking_forms`: every such pair when the other
     name is the same; the other name's agreement is its own comparison's, not counted here
     again). Below the one-typo level, what it adds is the names two typos apart."""
-    ((forms, _),) = [(f, o) for f, n, o in TYPO_BLOCKS if n == name]
+    (forms,) = [f for f, n, _ in TYPO_BLOCKS if n == name]
     return f"list_has_any({forms}_l, {forms}_r)"
 
 

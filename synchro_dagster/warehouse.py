@@ -662,8 +662,8 @@ def create(conn: duckdb.DuckDBPyConnection, spec: Table) -> None:
             conn.execute(f"COMMENT ON COLUMN {spec.name}.{column.name} IS {quoted(column.comment)}")
 
 
-def _add_missing_columns(conn: duckdb.DuckDBPyConnection, spec: Table) -> None:
-    """A column declared since the table was created is added (with its default)."""
+def _missing_columns(conn: duckdb.DuckDBPyConnection, spec: Table) -> list[Column]:
+    """The columns declared since the table was created: absent from it."""
     schema, _, name = spec.name.partition(".")
     found = {
         c
@@ -673,12 +673,29 @@ def _add_missing_columns(conn: duckdb.DuckDBPyConnection, spec: Table) -> None:
             [schema, name],
         ).fetchall()
     }
-    for column in spec.columns:
-        if column.name not in found:
-            default = column.constraint if column.constraint.startswith("DEFAULT") else ""
-            conn.execute(
-                f"ALTER TABLE {spec.name} ADD COLUMN {column.name} {column.type} {default}"
-            )
+    return [column for column in spec.columns if column.name not in found]
+
+
+def _add_missing_columns(conn: duckdb.DuckDBPyConnection, spec: Table) -> None:
+    """A column declared since the table was created is added (with its default)."""
+    for column in _missing_columns(conn, spec):
+        default = column.constraint if column.constraint.startswith("DEFAULT") else ""
+        conn.execute(f"ALTER TABLE {spec.name} ADD COLUMN {column.name} {column.type} {default}")
+
+
+def as_declared(conn: duckdb.DuckDBPyConnection, name: str) -> str:
+    """The staging table `name` as a relation whose columns declared since it was written read as
+    null, as `ensure_staging` adds them (a staging column has no default: its records have no
+    such token), for a reader that does not alter the table (a read-only connection, a check);
+    the table itself if none is missing, or if its source is no longer shipped."""
+    source = name.removeprefix("staging.")
+    if source not in all_sources():
+        return name
+    missing = _missing_columns(conn, staging_table(source))
+    if not missing:
+        return name
+    added = ", ".join(f"CAST(NULL AS {c.type}) AS {c.name}" for c in missing)
+    return f"(SELECT *, {added} FROM {name})"
 
 
 def quoted(text: str) -> str:
@@ -744,10 +761,11 @@ def staged_history(
     conn: duckdb.DuckDBPyConnection, columns: str, until: date
 ) -> tuple[str, list[date]]:
     """SQL reading `columns` from every staging table, months up to `until`, and its
-    parameters. Records of a person whose processing is limited are left out (`privacy.subjects`,
+    parameters; a column declared since a table was written reads as null (`as_declared`).
+    Records of a person whose processing is limited are left out (`privacy.subjects`,
     action limit: their record tokens, their name with their birth date or with none; the rule
     `privacy.rules.Requests.covers` applies to a delivery)."""
-    tables = existing_tables(conn, "staging")
+    tables = [as_declared(conn, t) for t in existing_tables(conn, "staging")]
     limited = ""
     if "privacy.subjects" in existing_tables(conn, "privacy"):
         limited = (

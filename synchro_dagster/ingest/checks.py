@@ -21,6 +21,7 @@ from synchro_dagster.ingest.stage import StagedMonth, model_version
 from synchro_dagster.sources.spec import Source
 
 STAGING_CHECKS = ("schema_valid", "rejection_rate", "column_drift", "volume")
+TABLE_CHECKS = ("column_in_dataframe", "column_in_schema")  # their failure case is a column name
 VOLUME_TOLERANCE = 0.5  # a month outside ±50 % of the trailing mean is worth a look
 TRAILING_MONTHS = 3
 VOLUME_MIN_ROWS = 30  # below this trailing mean, month-to-month swings say nothing
@@ -105,13 +106,15 @@ def stored_schema_valid(
 ) -> CheckOutcome:
     """`schema_valid` of the month as stored: its rows were validated by the model before they
     were written (rights and retention since only delete rows or replace tokens); they are read
-    and validated again only when `lineage.files` records another model, or none."""
+    and validated again only when `lineage.files` records another model, or none, with the
+    columns declared since they were written as null (as linking adds them: `as_declared`)."""
     version = model_version(source.model)
     if current.height and current["model_versions"][0].to_list() == [version]:
         return CheckOutcome(
             "schema_valid", True, {"rows": staged, "validated": f"when staged (model {version})"}
         )
-    rows = conn.sql(f"SELECT * FROM staging.{source.id} WHERE month = ?", params=[month]).pl()
+    relation = warehouse.as_declared(conn, f"staging.{source.id}")
+    rows = conn.sql(f"SELECT * FROM {relation} WHERE month = ?", params=[month]).pl()
     return schema_valid(rows, source)
 
 
@@ -119,7 +122,15 @@ def schema_valid(staged: pl.DataFrame, source: Source) -> CheckOutcome:
     try:
         source.model.validate(staged, lazy=True)
     except pa.errors.SchemaErrors as exc:
-        failures = exc.failure_cases.group_by("column", "check").len()
+        failures = (
+            exc.failure_cases.with_columns(  # a column missing or unknown is named, not the model
+                column=pl.when(pl.col("check").is_in(TABLE_CHECKS))
+                .then(pl.col("failure_case"))
+                .otherwise(pl.col("column"))
+            )
+            .group_by("column", "check", maintain_order=True)
+            .len()
+        )
         return CheckOutcome(
             "schema_valid",
             False,

@@ -1,8 +1,10 @@
 """A warehouse staged before a token column was added is linked, re-keyed and rectified as it
-is: the column is added to its staging tables, empty for the records staged without it."""
+is: the column is added to its staging tables, empty for the records staged without it. Read
+without writing (the model trained, the months' staging checks), a missing column reads as null."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -12,9 +14,11 @@ from pipelinekit import KEY, MONTHS, copy
 from synchro_dagster import warehouse
 from synchro_dagster.cli import main
 from synchro_dagster.identity.persons import link_month
+from synchro_dagster.ingest.checks import staging_checks
 from synchro_dagster.privacy import rights
 from synchro_dagster.privacy.keys import rotate
 from synchro_dagster.settings import Settings
+from synchro_dagster.sources import all_sources
 
 ADDED = ("tok_last_typo2", "tok_first_typo2")  # the forms two letters short, added since
 
@@ -89,3 +93,46 @@ def test_a_warehouse_staged_before_a_token_column_is_rectified_with_it(ran, tmp_
             for t in warehouse.existing_tables(conn, "staging")
         ]
     assert sum(n for (n,) in rectified) > 0
+
+
+def test_the_model_is_trained_on_a_warehouse_staged_before_a_token_column(ran, tmp_path):
+    """`synchro identity train` opens the warehouse read-only: it cannot add the column, it reads
+    it as null (before: a binder error, no model). The warehouse is left as it was."""
+    data, model = staged_before(ran, tmp_path), tmp_path / "model.json"
+    assert main(["identity", "train", "--data-dir", str(data), "--model", str(model)]) == 0
+    with warehouse.read_only(Settings(data_dir=data).warehouse_path) as conn:
+        staged = sum(
+            conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            for t in warehouse.existing_tables(conn, "staging")
+        )
+        left = conn.execute(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'staging' AND "
+            f"column_name IN {ADDED}"
+        ).fetchone()
+    assert json.loads(model.read_text())["synchro"]["records"] == staged > 0
+    assert left == (0,)
+
+
+def test_a_month_staged_before_a_token_column_is_schema_valid(ran, tmp_path):
+    """Validated again (its rows were staged under an earlier model), the month is valid: the
+    column added since reads as null, as linking adds it (before: every source-month failed,
+    "column 'tok_last_typo2' not in dataframe")."""
+    with warehouse.connect(Settings(data_dir=staged_before(ran, tmp_path)).warehouse_path) as conn:
+        conn.execute("UPDATE lineage.files SET model_version = 'a model of an earlier release'")
+        sources = [t.partition(".")[2] for t in warehouse.existing_tables(conn, "staging")]
+        outcomes = {
+            source: next(
+                o
+                for o in staging_checks(conn, all_sources()[source], MONTHS[0], 1.0)
+                if o.name == "schema_valid"
+            )
+            for source in sources
+        }
+        assert conn.execute(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'staging' AND "
+            f"column_name IN {ADDED}"
+        ).fetchone() == (0,)  # a check reads, it does not change the tables
+    assert len(outcomes) > 1
+    for outcome in outcomes.values():
+        assert outcome.passed, outcome.metadata
+        assert "validated" not in outcome.metadata  # validated again, not trusted

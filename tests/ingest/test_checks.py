@@ -10,7 +10,7 @@ import pytest
 
 from synchro_dagster import warehouse
 from synchro_dagster.checks import CheckOutcome
-from synchro_dagster.ingest.checks import column_drift, staging_checks, volume
+from synchro_dagster.ingest.checks import column_drift, schema_valid, staging_checks, volume
 from synchro_dagster.ingest.stage import model_version
 from synchro_dagster.ingest.store import ingest_source_month
 from synchro_dagster.sources import all_sources
@@ -94,3 +94,16 @@ def test_schema_valid_trusts_the_validation_of_staging_until_the_model_changes(t
         conn.execute("UPDATE lineage.files SET model_version = 'another model'")
         again = schema()
         assert not again.passed and again.metadata["failures"] == ["sex: isin(('M', 'F')) (1)"]
+
+
+def test_schema_valid_names_a_missing_or_unknown_column():
+    """Not the model ("SneRecord: column_in_dataframe"): the column a data engineer looks for."""
+    sne = all_sources()["sne"]
+    declared = [c.name for c in warehouse.staging_table("sne").columns]
+    rows = pl.DataFrame(schema=[c for c in declared if c != "tok_first_typo2"] + ["extra"])
+    outcome = schema_valid(rows, sne)
+    assert not outcome.passed
+    assert {
+        "extra: column_in_schema (1)",
+        "tok_first_typo2: column_in_dataframe (1)",
+    } <= set(outcome.metadata["failures"])

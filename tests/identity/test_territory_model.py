@@ -5,15 +5,24 @@ from __future__ import annotations
 import json
 import math
 import random
+import shutil
 from datetime import date
+from pathlib import Path
 
 import duckdb
 import pytest
 from stagekit import identities, stage
 
 from synchro_dagster.identity import linkage
-from synchro_dagster.identity.persons import link_month, staged_records, write_month
+from synchro_dagster.identity.persons import (
+    MonthIdentity,
+    link_month,
+    staged_records,
+    write_month,
+)
 from synchro_dagster.identity.tokens import tokenise
+
+JAN = date(2025, 1, 1)
 
 
 def _level(model: dict, comparison: str, label: str) -> dict:
@@ -78,38 +87,50 @@ def _territory(n: int, seed: int, mistyped: int = 1, year_only: int = 0) -> list
     return rows
 
 
-def test_link_month_estimates_on_the_territory_stores_it_and_reruns_leave_one_row():
-    with duckdb.connect() as conn:
-        rows = _territory(1200, seed=3)
-        jan = [(i + 2, *r) for i, r in enumerate(rows)]
-        stage(conn, date(2025, 1, 1), jan)
-        result = link_month(conn, date(2025, 1, 1))
-        assert result.estimate is not None and result.estimate.accepted
-        assert result.model_from == date(2025, 1, 1)
+@pytest.fixture(scope="module")
+def january(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, MonthIdentity]:
+    """A warehouse of 1,200 persons typed twice in January (`_territory`), linked and written
+    once for the tests that start from it (a copy each), and January's result."""
+    path = tmp_path_factory.mktemp("territory_model") / "january.duckdb"
+    with duckdb.connect(str(path)) as conn:
+        stage(conn, JAN, [(i + 2, *r) for i, r in enumerate(_territory(1200, seed=3))])
+        result = link_month(conn, JAN)
         write_month(conn, result)
-        write_month(conn, link_month(conn, date(2025, 1, 1)))
+    return path, result
+
+
+def _copy(january: tuple[Path, MonthIdentity], tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(shutil.copy(january[0], tmp_path / "warehouse.duckdb")))
+
+
+def test_link_month_estimates_on_the_territory_stores_it_and_reruns_leave_one_row(
+    january, tmp_path
+):
+    result = january[1]
+    assert result.estimate is not None and result.estimate.accepted
+    assert result.model_from == JAN
+    with _copy(january, tmp_path) as conn:
+        write_month(conn, link_month(conn, JAN))  # the rerun
         stored = conn.execute(
             "SELECT month, records, accepted, model FROM identity.models"
         ).fetchall()
-        assert [(m, n, ok) for m, n, ok, _ in stored] == [(date(2025, 1, 1), 2400, True)]
-        model = json.loads(stored[0][3])
-        # one person in five has a first name one typo apart between their two records: the
-        # territory says so, where the shipped model learned its own rate
-        shipped = _level(linkage.load_model(), "first_name", "one typo apart")["m_probability"]
-        learned = _level(model, "first_name", "one typo apart")["m_probability"]
-        assert learned == pytest.approx(0.2, abs=0.03) != shipped
-        # persons: 1,200, every pair joined
-        links = result.links
-        assert links["person_id"].n_unique() == 1200
+    assert [(m, n, ok) for m, n, ok, _ in stored] == [(JAN, 2400, True)]
+    model = json.loads(stored[0][3])
+    # one person in five has a first name one typo apart between their two records: the
+    # territory says so, where the shipped model learned its own rate
+    shipped = _level(linkage.load_model(), "first_name", "one typo apart")["m_probability"]
+    learned = _level(model, "first_name", "one typo apart")["m_probability"]
+    assert learned == pytest.approx(0.2, abs=0.03) != shipped
+    # persons: 1,200, every pair joined
+    links = result.links
+    assert links["person_id"].n_unique() == 1200
 
 
-def test_an_estimate_of_comparisons_this_release_no_longer_makes_is_made_again():
+def test_an_estimate_of_comparisons_this_release_no_longer_makes_is_made_again(january, tmp_path):
     # January's estimate was stored by a release that compared names otherwise (a level this
     # one does not have): February, without the growth that calls for an estimate, makes one
     rows = _territory(1200, seed=3)
-    with duckdb.connect() as conn:
-        stage(conn, date(2025, 1, 1), [(i + 2, *r) for i, r in enumerate(rows)])
-        write_month(conn, link_month(conn, date(2025, 1, 1)))
+    with _copy(january, tmp_path) as conn:
         (stored,) = conn.execute("SELECT model FROM identity.models").fetchone()
         older = json.loads(stored)
         _level(older, "first_name", "two typos apart")["sql_condition"] = "tok_first_typo2_l = 1"

@@ -114,7 +114,17 @@ class _Keyed:
             if i:
                 token = plh.concat_str(pl.lit(REKEY), token)
             token = token.chash.hmac_sha256(key=k).str.slice(0, TOKEN_CHARS)
-        return values.drop_nulls().unique().to_frame("v").with_columns(token.alias("t"))
+        distinct = values.drop_nulls().unique().to_frame("v")
+        return _in_chunks(distinct).with_columns(token.alias("t"))
+
+
+def _in_chunks(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` cut into one chunk per Polars thread: a plugin's expression (the HMAC) runs on
+    each chunk in parallel, where one chunk holds it to one core."""
+    size = -(-frame.height // pl.thread_pool_size())
+    if frame.height < 2 * 4096:  # below this, starting the threads costs what they save
+        return frame
+    return pl.concat([frame.slice(i, size) for i in range(0, frame.height, size)], rechunk=False)
 
 
 def _tokenise_namespace(

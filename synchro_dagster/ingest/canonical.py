@@ -99,6 +99,22 @@ def split_full_name(full: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     return last.replace("", None), first.replace("", None)
 
 
+_REASON_SEPARATOR = "\x1f"  # in no reason code
+
+
+def _joined(reasons: list[pl.Expr]) -> pl.Expr:
+    """A row's reasons that apply (not null), in order, as one string; null when none does."""
+    joined = pl.concat_str(reasons, separator=_REASON_SEPARATOR, ignore_nulls=True)
+    return pl.when(joined != "").then(joined)
+
+
+def _reason_list(reasons: list[pl.Expr]) -> pl.Expr:
+    """A row's reasons that apply, in order, as a list (empty when none does): joined then split,
+    about ten times faster than a `concat_list` of dozens of literals broadcast to every row."""
+    joined = _joined(reasons)
+    return joined.str.split(_REASON_SEPARATOR).fill_null(pl.lit([], dtype=pl.List(pl.String)))
+
+
 def _by_value(df: pl.DataFrame, computed: list[tuple[str, pl.Expr]]) -> pl.DataFrame:
     """`df` with `_<name>` for each (name, expression of that column alone), computed once per
     distinct value: a month's thousands of rows repeat a few dozen dates and codes."""
@@ -131,7 +147,7 @@ def canonical(df: pl.DataFrame, source: Source, month: date) -> pl.DataFrame:
         pl.when(pl.col(name).str.len_chars() > MAX_TEXT_CHARS).then(pl.lit(f"too_long:{name}"))
         for name in TYPED_TEXT
     ]
-    df = df.with_columns(pl.concat_list(typed).list.drop_nulls().alias("_typed_reasons"))
+    df = df.with_columns(_joined(typed).alias("_typed_reasons"))
     reasons: list[pl.Expr] = [pl.col("_typed_reasons")]
 
     # identity: "NOM Prénom" fills the separate columns where they are missing
@@ -279,5 +295,5 @@ def canonical(df: pl.DataFrame, source: Source, month: date) -> pl.DataFrame:
             "_destination",
             pl.when(pl.col("_exit_date").is_not_null()).then(pl.lit(source.exit_destination)),
         ).alias("exit_destination"),
-        pl.concat_list(reasons).list.drop_nulls().alias("reasons"),
+        _reason_list(reasons).alias("reasons"),
     )

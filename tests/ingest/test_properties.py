@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from synchro_dagster.identity.normalise import clean
 from synchro_dagster.ingest import read
+from synchro_dagster.ingest.canonical import _reason_list
 from synchro_dagster.ingest.errors import FileRejected
 from synchro_dagster.ingest.read import RawTable, read_table
 from synchro_dagster.sources import get
@@ -144,3 +145,22 @@ def test_name_normalisation_gives_ascii_capitals_and_is_idempotent(names):
         assert name is None or (name and all(c == " " or "A" <= c <= "Z" for c in name)), name
         assert name is None or (name == name.strip() and "  " not in name)
     assert cleaned([n or "" for n in once]) == once
+
+
+REASON_CODES = (
+    "formula:last_name",
+    "no_identity",
+    "unparseable_date:birth_date",
+    "unknown_code:sex",
+)
+
+
+@BOUNDED
+@given(st.lists(st.lists(st.booleans(), min_size=4, max_size=4), min_size=1, max_size=30))
+def test_a_rows_reasons_are_those_that_apply_in_order(applies):
+    """The reasons list of a row holds, in their order, the reasons whose condition holds: none
+    gives an empty list (not a null), as a staged row needs."""
+    frame = pl.DataFrame(applies, schema=[f"c{i}" for i in range(4)], orient="row")
+    reasons = [pl.when(pl.col(f"c{i}")).then(pl.lit(code)) for i, code in enumerate(REASON_CODES)]
+    out = frame.select(_reason_list(reasons).alias("r"))["r"].to_list()
+    assert out == [[c for c, a in zip(REASON_CODES, row, strict=True) if a] for row in applies]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import random
 import re
 from datetime import date
 from itertools import combinations
@@ -457,3 +458,15 @@ def test_a_key_that_is_not_text_is_refused_without_being_quoted():
     with pytest.raises(ValueError, match="not UTF-8 text") as refused:
         tokenise(people(("A", "B", None)), key)
     assert "0123456789" not in str(refused.value) and "xff" not in str(refused.value)
+
+
+def test_keyed_tokens_of_a_column_hashed_in_parallel_chunks_equal_keyed():
+    """Past a few thousand values the HMAC runs over one chunk per thread: every value still gets
+    its own token, the one `keyed` gives, whichever chunk holds it."""
+    rng = random.Random(7)
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZÉÈÇ -'"
+    values = list({"".join(rng.choices(letters, k=rng.randint(1, 20))) for _ in range(12_000)})
+    key = KEY + b"\n" + b"rotated-key-0123456789abcdef"
+    table = _Keyed(key).tokens("typo", pl.Series(values + values[:500] + [None]))
+    assert table.height == len(values) > 2 * 4096
+    assert dict(table.iter_rows()) == {v: keyed(key, "typo", v) for v in values}

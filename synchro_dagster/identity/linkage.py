@@ -819,11 +819,16 @@ def one_of_several(
     records: Iterable[int],
     last_seen: dict[int, date] | None = None,
     threshold: float = MATCH_THRESHOLD,
+    known: Callable[[int], bool] = lambda node: False,
 ) -> int:
-    """Records still alone after clustering whose weak pairs, summed over the distinct persons
-    they point to, say they are one of them (a common name shared by several known persons:
-    each pair weak, together likely): each joins the person seen last among them (then the
-    likeliest). Returns how many joined."""
+    """Records still alone after clustering whose weak pairs, taken together over the distinct
+    persons they point to, say they are one of them (a common name shared by several known
+    persons: each pair weak, together likely): each joins the person seen last among them (then
+    the likeliest). The pairs combine as odds against "none of them" (the record is at most one
+    person): Σo / (1 + Σo) must reach `threshold`. A candidate is a person already: several
+    records, or a `known` node (a person of earlier months). Another record left alone is not:
+    counting this month's lone records of a common name let one dated person absorb the undated
+    records of a dozen namesakes, and bridge their households. Returns how many joined."""
     candidates: dict[int, list[tuple[int, float]]] = defaultdict(list)
     for a, b, w in weak:
         for x, y in ((a, b), (b, a)):
@@ -836,9 +841,13 @@ def one_of_several(
         by_root: dict[int, float] = {}
         for other, p in candidates[node]:
             root = comp.find(other)
-            if root != node and comp.marks.get(root, Markers()).compatible(mark):
+            if root == node or not comp.marks.get(root, Markers()).compatible(mark):
+                continue
+            members = comp.members.get(root, [root])
+            if len(members) > 1 or any(known(m) for m in members):
                 by_root[root] = max(p, by_root.get(root, 0.0))
-        if sum(by_root.values()) < threshold:
+        odds = sum(p / (1 - p) for p in by_root.values())
+        if odds / (1 + odds) < threshold:
             continue
         target = max(by_root, key=lambda r: (comp.last_seen(r, last_seen), by_root[r], -r))
         joined += comp.union(node, target)

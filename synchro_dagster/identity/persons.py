@@ -309,7 +309,9 @@ def _link(
         comp.union(node_of[a], node_of[b], force=True)
     for a, b, _ in edges_left:
         comp.union(node_of[a], node_of[b])
-    several = one_of_several(comp, weak, node_of, new["record_id"].to_list(), last_seen)
+    several = one_of_several(
+        comp, weak, node_of, new["record_id"].to_list(), last_seen, known=lambda n: n >= offset
+    )
     by_household = _joined_by_household(
         comp, weak, node_of, new["record_id"].to_list(), previous, companions, offset
     )
@@ -599,8 +601,9 @@ def _households(
     conn: duckdb.DuckDBPyConnection, month: date, records: pl.DataFrame, previous: dict[int, int]
 ) -> tuple[pl.DataFrame, list[tuple[int, int]], dict[tuple[str, str], int]]:
     """Persons seen together in a partner household this month form one household, with the
-    persons of their previous household seen apart this month (unless declared alone now);
-    its id is the previous household id that shares the most persons with it."""
+    persons of their previous household seen apart this month (unless declared alone now; of
+    several previous households, those holding most of its persons); its id is the previous
+    household id that shares the most persons with it."""
     comp = Components()
     persons = records["person_id"].unique().to_list()
     for pid in persons:
@@ -627,7 +630,11 @@ def _households(
         parts[comp.find(pid)].append(pid)
     anchor: dict[int, int] = {}  # previous household id -> a person of this month in it
     for group in parts.values():
-        homes = {previous[p] for p in group if p in previous}
+        # a group of persons from several previous households brings in the persons seen apart
+        # of those holding most of it only: one person taken for a namesake must not pull the
+        # namesake's whole household in (and, month after month, chain households together)
+        before = Counter(previous[p] for p in group if p in previous)
+        homes = {h for h, n in before.items() if n == max(before.values())}
         separated = (
             len(group) == 1
             and group[0] in declared_alone

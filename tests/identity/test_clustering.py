@@ -18,26 +18,57 @@ DATED_90 = Markers(dates=frozenset({"d90"}), near=frozenset({"n90"}), years=froz
 SEEN = {1: date(2025, 1, 1), 2: date(2025, 3, 1), 10: date(2025, 4, 1)}
 
 
+def known(node: int) -> bool:
+    """Nodes 1 to 9 are persons of earlier months."""
+    return node < 10
+
+
+# two weak pairs that together say "one of them": odds 7/3 + 13/7 = 4.19, P = 4.19 / 5.19 = 0.81
+LIKELY_TOGETHER = [(10, 1, weight(0.7)), (10, 2, weight(0.65))]
+
+
 def test_a_record_weakly_like_several_namesakes_joins_the_one_seen_last():
     comp = Components({1: DATED_85, 2: DATED_90})
-    weak = [(10, 1, weight(0.5)), (10, 2, weight(0.45))]
-    assert one_of_several(comp, weak, {}, [10], SEEN) == 1
+    assert one_of_several(comp, LIKELY_TOGETHER, {}, [10], SEEN, known=known) == 1
     assert comp.find(10) == comp.find(2) != comp.find(1)  # person 2 was seen in March
 
 
 def test_weak_pairs_that_do_not_add_up_leave_the_record_alone():
     comp = Components({1: DATED_85, 2: DATED_90})
     weak = [(10, 1, weight(0.4)), (10, 2, weight(0.35))]
-    assert one_of_several(comp, weak, {}, [10], SEEN) == 0
+    assert one_of_several(comp, weak, {}, [10], SEEN, known=known) == 0
     assert comp.find(10) == 10
+
+
+def test_weak_pairs_combine_as_odds_not_as_a_sum_of_probabilities():
+    """0.5 and 0.45 sum to 0.95, above the 0.8 threshold, but "one of the two" is only as
+    likely as odds 1 + 9/11 against "neither" say: 0.65."""
+    comp = Components({1: DATED_85, 2: DATED_90})
+    weak = [(10, 1, weight(0.5)), (10, 2, weight(0.45))]
+    assert one_of_several(comp, weak, {}, [10], SEEN, known=known) == 0
+    assert comp.find(10) == 10
+
+
+def test_records_of_the_month_left_alone_are_no_candidates():
+    """The snowball: an undated record of a common name is weakly like every lone record of
+    that name this month; those are no persons yet, and together they must not push it into
+    one of them (nor a second undated record into the same one)."""
+    comp = Components({1: DATED_85, 2: DATED_90})
+    assert one_of_several(comp, LIKELY_TOGETHER, {}, [10], SEEN) == 0
+    assert comp.find(10) == 10
+    # a person of several records of the month is one (the all-at-once path has no earlier
+    # months): it counts, the other lone record does not, and one pair of 0.7 is not enough
+    comp.union(2, 3)
+    assert one_of_several(comp, LIKELY_TOGETHER, {}, [10], SEEN) == 0
+    comp.union(1, 4)
+    assert one_of_several(comp, LIKELY_TOGETHER, {}, [10], SEEN) == 1
 
 
 def test_one_weak_pair_is_not_enough_and_a_record_already_joined_is_left_alone():
     comp = Components({1: DATED_85, 2: DATED_90})
-    assert one_of_several(comp, [(10, 1, weight(0.7))], {}, [10], SEEN) == 0
+    assert one_of_several(comp, [(10, 1, weight(0.7))], {}, [10], SEEN, known=known) == 0
     comp.union(10, 3)
-    weak = [(10, 1, weight(0.5)), (10, 2, weight(0.45))]
-    assert one_of_several(comp, weak, {}, [10], SEEN) == 0
+    assert one_of_several(comp, LIKELY_TOGETHER, {}, [10], SEEN, known=known) == 0
 
 
 def test_an_equal_fit_joins_the_candidate_seen_last_and_never_chains_the_two():
@@ -78,24 +109,23 @@ def test_two_candidates_that_may_be_one_person_are_not_ambiguous():
 def test_two_weak_pairs_to_one_person_count_once():
     comp = Components({1: DATED_85, 2: DATED_90})
     comp.union(1, 3)
-    weak = [(10, 1, weight(0.5)), (10, 3, weight(0.45))]
-    assert one_of_several(comp, weak, {}, [10], SEEN) == 0
+    weak = [(10, 1, weight(0.7)), (10, 3, weight(0.65))]
+    assert one_of_several(comp, weak, {}, [10], SEEN, known=known) == 0
 
 
 def test_a_record_joined_earlier_in_the_pass_is_not_alone_any_more():
     comp = Components({1: DATED_85, 2: DATED_90})
     # 10 joins 2 (seen last); then 11's two weak pairs, to 10 and to 2, point to one person:
     # counted once they do not add up
-    weak = [(10, 1, weight(0.5)), (10, 2, weight(0.45)), (11, 10, weight(0.5)), (11, 2, 0.1)]
-    assert one_of_several(comp, weak, {}, [10, 11], SEEN) == 1
+    weak = [*LIKELY_TOGETHER, (11, 10, weight(0.7)), (11, 2, weight(0.65))]
+    assert one_of_several(comp, weak, {}, [10, 11], SEEN, known=known) == 1
     assert comp.find(10) == comp.find(2) != comp.find(11)
 
 
 def test_a_candidate_whose_dates_say_another_person_is_not_counted():
     record = Markers(dates=frozenset({"d90"}), near=frozenset({"n90"}), years=frozenset({"y90"}))
     comp = Components({1: DATED_85, 2: DATED_85, 10: record})
-    weak = [(10, 1, weight(0.5)), (10, 2, weight(0.45))]
-    assert one_of_several(comp, weak, {}, [10], SEEN) == 0
+    assert one_of_several(comp, LIKELY_TOGETHER, {}, [10], SEEN, known=known) == 0
 
 
 def test_a_clearly_better_candidate_is_not_ambiguous():

@@ -17,7 +17,9 @@ vs truth the rules'; their mean absolute value after the first month; and the fl
 ours vs perfect, over the year. Then the same split for the pipeline's revised figures
 (`marts.revised_indicators`, each month from its latest vintage: identity as known
 SYNCHRO_REVISION_MONTHS months later), as an analyst reads the past once fragments have been
-merged.
+merged. Last, our household events the perfect linkage does not have, by cause
+(`excess_events`): a fragment of a true household already in our stock, a true household
+released from or absorbed into one of ours standing for another, or none of ours holding it.
 
     .venv/bin/python bench/indicators.py [--data-dir DIR] [--households 2000] [--months 12]
         [--seed 42] [--profile default|hard]
@@ -152,10 +154,11 @@ def recompute_month(conn: duckdb.DuckDBPyConnection, month: date, settings: Sett
     indicators_month(conn, month)
 
 
-def perfect_linkage(data: Path, warehouse: Path) -> pl.DataFrame:
+def perfect_linkage(data: Path, warehouse: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Our indicators had linkage been perfect: on a copy of the warehouse whose identity tables
     hold the truth (`true_identity`), the production observation and indicators, month by
-    month, as the Dagster assets run them."""
+    month, as the Dagster assets run them. Returns the indicators and the household events
+    (household_id: the true household)."""
     settings = Settings(data_dir=data)
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "perfect.duckdb"
@@ -163,7 +166,12 @@ def perfect_linkage(data: Path, warehouse: Path) -> pl.DataFrame:
         with duckdb.connect(str(copy)) as conn:
             for month in true_identity(conn, data):
                 recompute_month(conn, month, settings)
-        return ours(copy)
+        return ours(copy), household_events(copy)
+
+
+def household_events(warehouse: Path) -> pl.DataFrame:
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        return conn.sql("SELECT month, household_id, flow, type FROM core.household_events").pl()
 
 
 def revised(warehouse: Path) -> pl.DataFrame:
@@ -264,25 +272,11 @@ def print_linkage_split(
             )
 
 
-def stock_error_sources(data: Path, warehouse: Path) -> pl.DataFrame:
-    """Our stock against the observable truth, household by household, through the provenance
-    table: each household of our stock stands for the true household most of its records
-    belong to. ours = right + fragments + exited; truth = right + merged + unseen.
-    - fragments: a second household of ours for one true household (records linkage left apart)
-    - exited: the true household was housed, had died or had left, and no partner said so yet
-    - merged: the true household's records sit in a household of ours that stands for another
-    - unseen: no household of ours holds its records (no evidence in the window, or an exit)."""
+def held_records(data: Path, warehouse: Path) -> pl.DataFrame:
+    """The evidence of each active household of ours, month by month (core.provenance), with
+    the true household each record belongs to (true_id)."""
     records = pl.read_parquet(data / "truth" / "records.parquet")
     truth_of = records.select(pl.col("file").alias("file_name"), "row_number", "household_id")
-    states = pl.read_parquet(data / "truth" / "states.parquet").select(
-        pl.col("household_id").alias("true_id"), "month", "status"
-    )
-    first_seen = (
-        records.filter(pl.col("defect").is_null())
-        .group_by("household_id")
-        .agg(pl.col("month").min().alias("first_seen"))
-        .rename({"household_id": "true_id"})
-    )
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         behind = conn.sql(
             "SELECT p.month, p.household_id, f.file_name, p.row_number, p.evidence_date "
@@ -290,8 +284,13 @@ def stock_error_sources(data: Path, warehouse: Path) -> pl.DataFrame:
             "JOIN core.household_months h ON h.month = p.month AND h.household_id = p.household_id "
             "WHERE h.status = 'active'"
         ).pl()
-    held = behind.join(truth_of.rename({"household_id": "true_id"}), on=["file_name", "row_number"])
-    stands_for = (
+    return behind.join(truth_of.rename({"household_id": "true_id"}), on=["file_name", "row_number"])
+
+
+def standing_for(held: pl.DataFrame) -> pl.DataFrame:
+    """month, household_id -> the true household most of its evidence belongs to (ties: the
+    latest evidence, then the smallest id)."""
+    return (
         held.group_by("month", "household_id", "true_id")
         .agg(pl.len().alias("n"), pl.col("evidence_date").max().alias("last"))
         .sort(
@@ -304,6 +303,31 @@ def stock_error_sources(data: Path, warehouse: Path) -> pl.DataFrame:
         )
         .group_by("month", "household_id", maintain_order=True)
         .first()
+        .select("month", "household_id", "true_id")
+    )
+
+
+def stock_error_sources(data: Path, warehouse: Path) -> pl.DataFrame:
+    """Our stock against the observable truth, household by household, through the provenance
+    table: each household of our stock stands for the true household most of its records
+    belong to. ours = right + fragments + exited; truth = right + merged + unseen.
+    - fragments: a second household of ours for one true household (records linkage left apart)
+    - exited: the true household was housed, had died or had left, and no partner said so yet
+    - merged: the true household's records sit in a household of ours that stands for another
+    - unseen: no household of ours holds its records (no evidence in the window, or an exit)."""
+    records = pl.read_parquet(data / "truth" / "records.parquet")
+    states = pl.read_parquet(data / "truth" / "states.parquet").select(
+        pl.col("household_id").alias("true_id"), "month", "status"
+    )
+    first_seen = (
+        records.filter(pl.col("defect").is_null())
+        .group_by("household_id")
+        .agg(pl.col("month").min().alias("first_seen"))
+        .rename({"household_id": "true_id"})
+    )
+    held = held_records(data, warehouse)
+    stands_for = (
+        standing_for(held)
         .join(states, on=["true_id", "month"], how="left")
         .with_columns(pl.col("true_id").is_first_distinct().over("month").alias("first"))
     )
@@ -336,6 +360,85 @@ def stock_error_sources(data: Path, warehouse: Path) -> pl.DataFrame:
         .join(missed, on="month", how="left")
         .fill_null(0)
         .sort("month")
+    )
+
+
+EXCESS_CAUSES = {
+    "inflow": (
+        "fragment: the true household was in our stock last month under another id",
+        "released: its records were last month inside a household of ours standing for another",
+        "not in our stock last month (perfect linkage had it: a link across months missed)",
+    ),
+    "outflow": (
+        "fragment: the true household goes on in our stock under another id",
+        "absorbed: its records are now inside a household of ours standing for another",
+        "gone from our stock (perfect linkage keeps it)",
+    ),
+}
+
+
+def excess_events(data: Path, warehouse: Path, perfect_events: pl.DataFrame) -> pl.DataFrame:
+    """Our household events after the first month that the perfect linkage does not have, by
+    cause (`EXCESS_CAUSES`). Each event of ours stands for a true household (`standing_for`: an
+    inflow by its evidence that month, an outflow by its evidence the month before); an event
+    of ours and one of the perfect linkage of the same month, flow and true household match.
+    What is left of ours: where the true household's evidence was, in our stock, the month
+    before (an inflow) or that month (an outflow)."""
+    held = held_records(data, warehouse)
+    stands = standing_for(held)
+    first = stands["month"].min()
+    found = household_events(warehouse).filter(pl.col("month") > first)
+    before = stands.with_columns(pl.col("month").dt.offset_by("1mo"))
+    ours_true = pl.concat(
+        [
+            found.filter(pl.col("flow") == "inflow").join(
+                stands, on=["month", "household_id"], how="left"
+            ),
+            found.filter(pl.col("flow") == "outflow").join(
+                before, on=["month", "household_id"], how="left"
+            ),
+        ]
+    )
+    key = ["month", "flow", "true_id"]
+    rank = pl.int_range(pl.len()).over(key).alias("k")
+    perfect = perfect_events.filter(pl.col("month") > first).rename({"household_id": "true_id"})
+    extra = ours_true.with_columns(rank).join(
+        perfect.with_columns(rank), on=[*key, "k"], how="anti"
+    )
+    holders = (  # month, true household -> the households of ours holding its evidence
+        held.select("month", "true_id", "household_id")
+        .unique()
+        .join(stands.rename({"true_id": "holder_for"}), on=["month", "household_id"])
+        .rename({"household_id": "holder"})
+    )
+    when = {"inflow": holders.with_columns(pl.col("month").dt.offset_by("1mo")), "outflow": holders}
+    parts = []
+    for flow, (fragment, inside, elsewhere) in EXCESS_CAUSES.items():
+        events = extra.filter(pl.col("flow") == flow).join(
+            when[flow], on=["month", "true_id"], how="left"
+        )
+        own = (pl.col("holder_for") == pl.col("true_id")) & (
+            pl.col("holder") != pl.col("household_id")
+        )
+        parts.append(
+            events.group_by("month", "household_id", "type", "true_id")
+            .agg(own.any().alias("own"), (pl.col("holder_for") != pl.col("true_id")).any())
+            .select(
+                pl.lit(flow).alias("flow"),
+                "type",
+                pl.when(pl.col("own"))
+                .then(pl.lit(fragment))
+                .when(pl.col("holder_for"))
+                .then(pl.lit(inside))
+                .otherwise(pl.lit(elsewhere))
+                .alias("cause"),
+            )
+        )
+    return (
+        pl.concat(parts)
+        .group_by("flow", "type", "cause")
+        .len("households")
+        .sort("flow", "type", "households", descending=[False, False, True])
     )
 
 
@@ -413,7 +516,7 @@ def main() -> None:
     for row in stock_error_sources(data, warehouse).iter_rows():
         print(f"  {row[0]:%Y-%m}  " + "  ".join(f"{v:>6,}" for v in row[1:]))
     t0 = time.perf_counter()
-    perfect = perfect_linkage(data, warehouse)
+    perfect, perfect_events = perfect_linkage(data, warehouse)
     print(f"perfect linkage: observation and indicators in {time.perf_counter() - t0:.0f} s")
     print_linkage_split(
         true_figures,
@@ -431,6 +534,12 @@ def main() -> None:
         "identity as known\nSYNCHRO_REVISION_MONTHS months later, or at the last month), "
         "against the same perfect linkage.",
     )
+    print(
+        "\nOur household events after the first month that the perfect linkage does not have, "
+        "by cause\n(households summed over the months; see excess_events):"
+    )
+    for flow, kind, cause, n in excess_events(data, warehouse, perfect_events).iter_rows():
+        print(f"  {flow:<8} {kind:<25} {n:>6,}  {cause}")
 
 
 if __name__ == "__main__":

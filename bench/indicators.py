@@ -18,8 +18,9 @@ ours vs perfect, over the year. Then the same split for the pipeline's revised f
 (`marts.revised_indicators`, each month from its latest vintage: identity as known
 SYNCHRO_REVISION_MONTHS months later), as an analyst reads the past once fragments have been
 merged. Last, our household events the perfect linkage does not have, by cause
-(`excess_events`): a fragment of a true household already in our stock, a true household
-released from or absorbed into one of ours standing for another, or none of ours holding it.
+(`excess_events`): a fragment of a true household already in our stock or entering (leaving)
+with it, a true household released from or absorbed into one of ours standing for another, or
+none of ours holding it.
 
     .venv/bin/python bench/indicators.py [--data-dir DIR] [--households 2000] [--months 12]
         [--seed 42] [--profile default|hard]
@@ -366,11 +367,13 @@ def stock_error_sources(data: Path, warehouse: Path) -> pl.DataFrame:
 EXCESS_CAUSES = {
     "inflow": (
         "fragment: the true household was in our stock last month under another id",
+        "fragment: another household of ours for the true household entered this month too",
         "released: its records were last month inside a household of ours standing for another",
         "not in our stock last month (perfect linkage had it: a link across months missed)",
     ),
     "outflow": (
         "fragment: the true household goes on in our stock under another id",
+        "fragment: another household of ours for the true household left this month too",
         "absorbed: its records are now inside a household of ours standing for another",
         "gone from our stock (perfect linkage keeps it)",
     ),
@@ -401,6 +404,8 @@ def excess_events(data: Path, warehouse: Path, perfect_events: pl.DataFrame) -> 
     )
     key = ["month", "flow", "true_id"]
     rank = pl.int_range(pl.len()).over(key).alias("k")
+    twins = pl.len().over(key).alias("twins")  # households of ours for it in this event
+    ours_true = ours_true.with_columns(twins)
     perfect = perfect_events.filter(pl.col("month") > first).rename({"household_id": "true_id"})
     extra = ours_true.with_columns(rank).join(
         perfect.with_columns(rank), on=[*key, "k"], how="anti"
@@ -413,7 +418,7 @@ def excess_events(data: Path, warehouse: Path, perfect_events: pl.DataFrame) -> 
     )
     when = {"inflow": holders.with_columns(pl.col("month").dt.offset_by("1mo")), "outflow": holders}
     parts = []
-    for flow, (fragment, inside, elsewhere) in EXCESS_CAUSES.items():
+    for flow, (fragment, twin, inside, elsewhere) in EXCESS_CAUSES.items():
         events = extra.filter(pl.col("flow") == flow).join(
             when[flow], on=["month", "true_id"], how="left"
         )
@@ -421,13 +426,15 @@ def excess_events(data: Path, warehouse: Path, perfect_events: pl.DataFrame) -> 
             pl.col("holder") != pl.col("household_id")
         )
         parts.append(
-            events.group_by("month", "household_id", "type", "true_id")
+            events.group_by("month", "household_id", "type", "true_id", "twins")
             .agg(own.any().alias("own"), (pl.col("holder_for") != pl.col("true_id")).any())
             .select(
                 pl.lit(flow).alias("flow"),
                 "type",
                 pl.when(pl.col("own"))
                 .then(pl.lit(fragment))
+                .when(pl.col("twins") > 1)
+                .then(pl.lit(twin))
                 .when(pl.col("holder_for"))
                 .then(pl.lit(inside))
                 .otherwise(pl.lit(elsewhere))

@@ -23,9 +23,9 @@ def current_ids(
     retention forgets (no partner named them in the `retention_months` months before).
 
     persons: link_month, person_id -> current_person_id, for every id used up to `month`;
-    households: household_id (any id used up to `month`) -> current_household_id: where most
-    of its persons are now; members: current person_id -> household_id, the household the
-    person was last seen in, under its current id.
+    households: household_id (any id used up to `month`) -> current_household_id: itself when
+    it is a person's household now, else where most of its persons are now; members: current
+    person_id -> household_id, the household the person was last seen in, under its current id.
     """
     people = AliasResolver(
         conn.execute(
@@ -69,7 +69,10 @@ def current_ids(
     members = last.with_columns(homes.resolved(last, "household_id", "month")).select(
         pl.col("current_person_id").alias("person_id"), "household_id"
     )
-    # every household id ever used -> where most of its persons are now
+    # every household id ever used -> where most of its persons are now; an id that is some
+    # person's household now stays itself (part of its persons gone to another household is a
+    # split, not a merge: mapped away, it would leave and come back every month)
+    current = members["household_id"].unique().implode()
     votes = (
         rows.join(
             members.rename({"household_id": "now"}),
@@ -81,6 +84,12 @@ def current_ids(
         .sort("household_id", "n", "now", descending=[False, True, False])
         .group_by("household_id", maintain_order=True)
         .first()
-        .select("household_id", pl.col("now").alias("current_household_id"))
+        .select(
+            "household_id",
+            pl.when(pl.col("household_id").is_in(current))
+            .then(pl.col("household_id"))
+            .otherwise(pl.col("now"))
+            .alias("current_household_id"),
+        )
     )
     return persons, votes, members

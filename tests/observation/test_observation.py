@@ -212,6 +212,31 @@ def test_two_households_found_to_be_one_are_a_duplicate_merged_outflow(warehouse
     assert wh.row(FEB, 1)["first_month_seen"] == JAN
 
 
+def test_a_household_some_of_whose_persons_moved_on_stays_itself_and_does_not_flicker(
+    warehouse,
+):
+    """Persons 2 and 3 of household 1 are found in household 5 from February; person 1 stays
+    in household 1. Household 1 is still someone's household: it is not merged into 5. Mapped
+    to 5 (where most of its persons are now), it left the stock as a duplicate and came back
+    as a return every month (both households active throughout)."""
+    wh = warehouse
+    for person in (1, 2, 3):
+        wh.record("hebergement", person, 1, "2025-01-31", "MISE_ABRI", programme="CHU")
+    for month in ("2025-02-28", "2025-03-31", "2025-04-30"):
+        wh.record("hebergement", 1, 1, month, "MISE_ABRI", programme="CHU")
+        for person in (2, 3):
+            wh.record("siao_urgence", person, 5, month, "HOTEL")
+    wh.observe(JAN, FEB, MAR, APR)
+
+    assert wh.stock(JAN, FEB, MAR, APR) == [1, 2, 2, 2]
+    assert wh.events(FEB) == {(5, "inflow", "returned_from_inactivity", None, None)}
+    assert wh.events(MAR) == set()
+    assert wh.events(APR) == set()
+    assert [wh.row(APR, h)["persons"] for h in (1, 5)] == [1, 2]
+    for month in (FEB, MAR, APR):
+        assert balance_holds(stock_balance(wh.conn, month))
+
+
 def test_look_back_decides_between_newly_identified_and_returned(new_warehouse):
     def seen_in_january_and_may(lookback_months):
         wh = new_warehouse()

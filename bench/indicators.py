@@ -308,14 +308,15 @@ def standing_for(held: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def stock_error_sources(data: Path, warehouse: Path) -> pl.DataFrame:
+def stock_error_sources(data: Path, held: pl.DataFrame) -> pl.DataFrame:
     """Our stock against the observable truth, household by household, through the provenance
     table: each household of our stock stands for the true household most of its records
     belong to. ours = right + fragments + exited; truth = right + merged + unseen.
     - fragments: a second household of ours for one true household (records linkage left apart)
     - exited: the true household was housed, had died or had left, and no partner said so yet
     - merged: the true household's records sit in a household of ours that stands for another
-    - unseen: no household of ours holds its records (no evidence in the window, or an exit)."""
+    - unseen: no household of ours holds its records (no evidence in the window, or an exit).
+    `held`: `held_records`."""
     records = pl.read_parquet(data / "truth" / "records.parquet")
     states = pl.read_parquet(data / "truth" / "states.parquet").select(
         pl.col("household_id").alias("true_id"), "month", "status"
@@ -326,7 +327,6 @@ def stock_error_sources(data: Path, warehouse: Path) -> pl.DataFrame:
         .agg(pl.col("month").min().alias("first_seen"))
         .rename({"household_id": "true_id"})
     )
-    held = held_records(data, warehouse)
     stands_for = (
         standing_for(held)
         .join(states, on=["true_id", "month"], how="left")
@@ -380,14 +380,15 @@ EXCESS_CAUSES = {
 }
 
 
-def excess_events(data: Path, warehouse: Path, perfect_events: pl.DataFrame) -> pl.DataFrame:
+def excess_events(
+    held: pl.DataFrame, warehouse: Path, perfect_events: pl.DataFrame
+) -> pl.DataFrame:
     """Our household events after the first month that the perfect linkage does not have, by
     cause (`EXCESS_CAUSES`). Each event of ours stands for a true household (`standing_for`: an
     inflow by its evidence that month, an outflow by its evidence the month before); an event
     of ours and one of the perfect linkage of the same month, flow and true household match.
     What is left of ours: where the true household's evidence was, in our stock, the month
-    before (an inflow) or that month (an outflow)."""
-    held = held_records(data, warehouse)
+    before (an inflow) or that month (an outflow). `held`: `held_records`."""
     stands = standing_for(held)
     first = stands["month"].min()
     found = household_events(warehouse).filter(pl.col("month") > first)
@@ -445,7 +446,7 @@ def excess_events(data: Path, warehouse: Path, perfect_events: pl.DataFrame) -> 
         pl.concat(parts)
         .group_by("flow", "type", "cause")
         .len("households")
-        .sort("flow", "type", "households", descending=[False, False, True])
+        .sort("flow", "type", "households", "cause", descending=[False, False, True, False])
     )
 
 
@@ -520,7 +521,8 @@ def main() -> None:
     )
     print("\nWhere the stock's error comes from (households; see stock_error_sources):")
     print("  month     truth    ours   right  fragm. exited  merged  unseen")
-    for row in stock_error_sources(data, warehouse).iter_rows():
+    held = held_records(data, warehouse)
+    for row in stock_error_sources(data, held).iter_rows():
         print(f"  {row[0]:%Y-%m}  " + "  ".join(f"{v:>6,}" for v in row[1:]))
     t0 = time.perf_counter()
     perfect, perfect_events = perfect_linkage(data, warehouse)
@@ -545,7 +547,7 @@ def main() -> None:
         "\nOur household events after the first month that the perfect linkage does not have, "
         "by cause\n(households summed over the months; see excess_events):"
     )
-    for flow, kind, cause, n in excess_events(data, warehouse, perfect_events).iter_rows():
+    for flow, kind, cause, n in excess_events(held, warehouse, perfect_events).iter_rows():
         print(f"  {flow:<8} {kind:<25} {n:>6,}  {cause}")
 
 

@@ -14,6 +14,7 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from synchro_dagster.identity.normalise import PARTICLES
 from synchro_dagster.sources.spec import (
     CODED_FIELDS,
     DATE_FIELDS,
@@ -84,16 +85,36 @@ def code_lookup(raw: pl.Expr, mapping: dict[str, str]) -> pl.Expr:
 def split_full_name(full: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     """ "NOM Prénom": the leading upper-case words are the last name, the rest the first name.
 
-    When everything is in upper case, the last word is taken as the first name.
+    When everything is in upper case, the last word is taken as the first name. When the
+    cell starts in title or lower case ("Da Costa Mai", "de la FONTAINE Marie"), its
+    leading particles (`PARTICLES`: "Da", "de la", "Ben"...) and the word after them, or
+    the upper-case words after them, are the last name (it was "Da" / "Costa Mai" before);
+    without particles, the first word. Case cannot tell a surname "Le" from a particle:
+    "Le Minh Tuan" reads "Le Minh" / "Tuan".
     """
     words = full.str.strip_chars().str.split(" ")
     is_upper = words.list.eval(
         (pl.element() == pl.element().str.to_uppercase())
         & pl.element().str.contains(r"[A-Za-zÀ-ÿ]")
     )
-    n_upper = is_upper.list.eval(pl.element().cast(pl.Int8).cum_prod()).list.sum()
+
+    def leading(flags: pl.Expr) -> pl.Expr:  # how many of the first elements are true
+        return flags.list.eval(pl.element().cast(pl.Int8).cum_prod()).list.sum()
+
+    n_upper = leading(is_upper)
+    particles = leading(words.list.eval(pl.element().str.to_uppercase().is_in(PARTICLES)))
+    upper_after = leading(is_upper.list.slice(particles, None))
     n_words = words.list.len()
-    cut = pl.when(n_upper >= n_words).then(n_words - 1).otherwise(n_upper).clip(1, None)
+    # upper-case words up to the end: the last one is the first name; a particle and one word
+    # in title case ("De La Fontaine"): a last name alone
+    cut = (
+        pl.when(n_upper > 0)
+        .then(pl.min_horizontal(n_upper, n_words - 1))
+        .when(upper_after > 0)
+        .then(pl.min_horizontal(particles + upper_after, n_words - 1))
+        .otherwise(pl.min_horizontal(particles + 1, n_words))
+        .clip(1, None)
+    )
     last = words.list.slice(0, cut).list.join(" ")
     first = words.list.slice(cut, n_words).list.join(" ")
     return last.replace("", None), first.replace("", None)

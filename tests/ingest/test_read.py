@@ -190,6 +190,13 @@ def test_two_digit_birth_years_are_of_the_last_century_when_not_of_this_one():
         ("BEN SALAH Mohamed Ali", "BEN SALAH", "Mohamed Ali"),
         ("  MARTIN Jean ", "MARTIN", "Jean"),
         ("Diallo", "Diallo", None),
+        # title or lower case: case does not end the last name, its particles do
+        ("Da Costa Mai", "Da Costa", "Mai"),
+        ("de la FONTAINE Marie", "de la FONTAINE", "Marie"),
+        ("Ben Salah Mohamed Ali", "Ben Salah", "Mohamed Ali"),
+        ("De La Fontaine", "De La Fontaine", None),
+        ("Martin Paul", "Martin", "Paul"),
+        ("Mai DA COSTA", "Mai", "DA COSTA"),  # first name first: a swap, as typed
     ],
 )
 def test_nom_prenom_in_one_column(full, last, first):

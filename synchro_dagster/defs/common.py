@@ -38,6 +38,22 @@ def _file_of(name: str) -> Path | None:
 
 
 @cache
+def _reads(path: Path) -> tuple[tuple[str, ...], frozenset[str]]:
+    """A module file's project imports (modules, and names that may be modules) and its string
+    constants (file names, SQL file stems), parsed once per process whatever asks."""
+    imports: list[str] = []
+    named: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(PACKAGE):
+            imports += [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+        elif isinstance(node, ast.Import):
+            imports += [a.name for a in node.names if a.name.startswith(PACKAGE)]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            named.add(node.value)
+    return tuple(imports), frozenset(named)
+
+
+@cache
 def module_files(*modules: str) -> tuple[Path, ...]:
     """The files of `modules`, of every project module they import (recursively), and the SQL
     and JSON files beside them that they name: what computes an asset."""
@@ -46,17 +62,15 @@ def module_files(*modules: str) -> tuple[Path, ...]:
     todo = list(modules)
     while todo:
         name = todo.pop()
+        if name in seen:
+            continue
         path = _file_of(name)
-        if name in seen or path is None:
+        if path is None:
             continue
         seen[name] = path
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(PACKAGE):
-                todo += [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
-            elif isinstance(node, ast.Import):
-                todo += [a.name for a in node.names if a.name.startswith(PACKAGE)]
-            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-                named.add(node.value)
+        imports, constants = _reads(path)
+        todo += imports
+        named |= constants
     data = {
         f
         for path in seen.values()

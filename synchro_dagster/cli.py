@@ -79,7 +79,8 @@ def parser() -> argparse.ArgumentParser:
         "--profile",
         choices=PROFILE_NAMES,
         default="default",
-        help="simulator profile: 'hard' has concentrated names and more damaged records",
+        help="simulator profile: 'hard' has concentrated names and more damaged records; "
+        "'hard-refs' is hard with street teams and day centres noting their own reference",
     )
 
     r = sub.add_parser("run", help="run the monthly job over DIR/landing, through Dagster")

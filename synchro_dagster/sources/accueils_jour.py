@@ -15,6 +15,8 @@ SOURCE = Source(
         **vocab.NAME_COLUMNS,
         "situation": ("Lieu de sommeil déclaré", "Où a dormi la personne", "Lieu de sommeil"),
         "household_size": ("Nb personnes du ménage", "Composition", "Nombre de personnes"),
+        # the centre's own reference (member card, domiciliation file), when it keeps one
+        "household_ref": ("N° usager", "N° adhérent", "N° dossier", "N° domiciliation"),
     },
     required=("event_date", "last_name", "first_name", "situation"),
     values={

@@ -27,6 +27,8 @@ SOURCE = Source(
         "birth_date": ("Date de naissance", "DDN"),
         "sex": ("Sexe (H/F)", "Sexe", "H/F"),
         "situation": ("Type de lieu", "Lieu de vie"),
+        # a team's own reference for the person or household, when it notes one
+        "household_ref": ("N° SI-SIAO", "Numéro SI-SIAO", "N° dossier", "N° usager"),
     },
     required=("event_date", "full_name|last_name", "situation"),
     values={

@@ -236,10 +236,27 @@ def siao_urgence(ctx: MonthContext, hm: HouseholdMonth) -> list[Row]:
     return rows
 
 
+def _street_reference(
+    ctx: MonthContext, hm: HouseholdMonth, layout: L.Layout
+) -> tuple[L.Layout, dict[str, object]]:
+    """The layout a street service's row is written with and its reference cell: with
+    `street_references`, the column is there and the household's reference in it for that share
+    of households (by household id: no random draw, so the rest of the territory is the same)."""
+    share = ctx.params.street_references
+    if share <= 0:
+        return layout, {}
+    shown = hm.household.id % 100 < round(share * 100)
+    name = layout.file_name.split("_{month}")[0]
+    ref = ctx.ref(hm, f"reference:{name}", "{n:05d}") if shown else None
+    prefix = name.rsplit("_", 1)[-1][:4].upper()  # one numbering per service: MARA, PASS, SOLI
+    return L.with_reference(layout), {"ref": f"{prefix}-{ref}" if ref else None}
+
+
 def maraudes(ctx: MonthContext, hm: HouseholdMonth) -> list[Row]:
     rng, s = ctx.rng, hm.situation
     if not ctx.sees(hm, "maraudes", s, None):
         return []
+    layout, reference = _street_reference(ctx, hm, L.MARAUDES)
     adults = _adults(ctx, hm)
     children = len(hm.members) - len(adults)
     rows = []
@@ -249,9 +266,10 @@ def maraudes(ctx: MonthContext, hm: HouseholdMonth) -> list[Row]:
             row = _person_row(
                 ctx,
                 hm,
-                L.MARAUDES,
+                layout,
                 pid,
                 {
+                    **reference,
                     "date": ctx.day(),
                     "equipe": rng.choice(("Samu social", "Croix-Rouge", "Équipe de rue")),
                     "lieu": rng.choice(L.MARAUDE_SPOTS),
@@ -283,7 +301,7 @@ def accueils_jour(ctx: MonthContext, hm: HouseholdMonth) -> list[Row]:
     rng, s = ctx.rng, hm.situation
     if not ctx.sees(hm, "accueils_jour", s, None):
         return []
-    layout = L.ACCUEILS_JOUR[hm.household.id % 2]
+    layout, reference = _street_reference(ctx, hm, L.ACCUEILS_JOUR[hm.household.id % 2])
     adults = _adults(ctx, hm)
     visitor = adults[0] if rng.random() < 0.8 else rng.choice(adults)
     domiciled = "Oui" if hm.household.id % 3 else "Non"
@@ -294,6 +312,7 @@ def accueils_jour(ctx: MonthContext, hm: HouseholdMonth) -> list[Row]:
             layout,
             visitor,
             {
+                **reference,
                 "date": ctx.day(),
                 "domiciliation": domiciled,
                 "situation": rng.choice(L.DAY_CENTRE_SLEEP[s]),

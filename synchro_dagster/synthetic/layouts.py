@@ -8,7 +8,7 @@ text, a number or a string.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True)
@@ -443,3 +443,12 @@ SNE_COMPOSITION = {
     "famille_monoparentale": "FM",
     "groupe_adultes": "GA",
 }
+
+
+# the column a street service adds when it notes its own reference (params.street_references)
+REFERENCE_COLUMN = {"maraudes": Col("N° SI-SIAO", "ref"), "accueils_jour": Col("N° usager", "ref")}
+
+
+def with_reference(layout: Layout) -> Layout:
+    """The layout with its service's reference column last."""
+    return replace(layout, columns=(*layout.columns, REFERENCE_COLUMN[layout.source]))

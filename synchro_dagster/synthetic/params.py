@@ -7,8 +7,9 @@ rare deaths. Rates are monthly unless said otherwise. Every rate is documented
 here once; the simulator reads nothing else.
 
 `profile(name)` gives a named set of parameters: `default` (the territory the
-identity model was built on) or `hard` (concentrated names, more undated and
-more damaged records: a territory the model was not tuned on).
+identity model was built on), `hard` (concentrated names, more undated and
+more damaged records: a territory the model was not tuned on) or `hard-refs`
+(hard, with street teams and day centres noting their own reference).
 """
 
 from __future__ import annotations
@@ -291,6 +292,10 @@ class TerritoryParams:
     listed_visibility: float = 0.97  # SYPLO / SNE monthly extracts of open files
     # rows deliberately unusable: no name, impossible date, unknown code
     defect_rate: float = 0.005
+    # households whose street-team and day-centre rows carry the service's own reference for
+    # them (a SI-SIAO number a street team notes, a day centre's member card): 0, as most of
+    # these services keep none today; above 0, those files gain the column
+    street_references: float = 0.0
     names: NamePool = field(default_factory=NamePool)
     noise: NoiseRates = field(default_factory=NoiseRates)
     profiles: dict[str, SourceProfile] = field(default_factory=_profiles)
@@ -362,12 +367,22 @@ def _hard() -> TerritoryParams:
     return replace(base, names=names, noise=noise, hidden=hidden)
 
 
-_PROFILES: dict[str, Callable[[], TerritoryParams]] = {"default": TerritoryParams, "hard": _hard}
+def _hard_refs() -> TerritoryParams:
+    """`hard`, its street teams and day centres noting their own reference for 7 households in
+    10: what asking them to would bring. Every other file and every name is hard's."""
+    return replace(_hard(), street_references=0.7)
+
+
+_PROFILES: dict[str, Callable[[], TerritoryParams]] = {
+    "default": TerritoryParams,
+    "hard": _hard,
+    "hard-refs": _hard_refs,
+}
 PROFILE_NAMES: tuple[str, ...] = tuple(_PROFILES)
 
 
 def profile(name: str) -> TerritoryParams:
-    """The parameters of a named simulator profile: `default` or `hard`."""
+    """The parameters of a named simulator profile: `default`, `hard` or `hard-refs`."""
     if name not in _PROFILES:
         raise ValueError(
             f"unknown simulator profile '{name}': choose one of {', '.join(PROFILE_NAMES)}"

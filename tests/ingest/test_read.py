@@ -274,3 +274,22 @@ def test_an_unused_column_title_is_kept_as_its_position_and_a_keyed_hash(tmp_pat
     assert kept.startswith("column 7 #") and "Dupont" not in kept and "06" not in kept
     write_xlsx(path, [(1, URGENCE_HEADER + [title.upper()]), (2, URGENCE_ROWS[1] + ["y"])])
     assert stage_file(path, "siao_urgence").files[0].unmapped_headers == [kept]  # drift is seen
+
+
+def test_a_street_teams_own_reference_is_read_as_its_household_reference(tmp_path):
+    # a team that notes the person's SI-SIAO number (a day centre, its member card): the same
+    # number in a later month is evidence of the same person, as a provider's file number is
+    header = ["Date de rencontre", "NOM Prénom", "Âge (estimé)", "Type de lieu", "N° SI-SIAO"]
+    rows = [["03/02/2025", "DIALLO Aminata", "34", "Rue", "SI-004512"]]
+    write_xlsx(path := tmp_path / "maraudes.xlsx", [(1, header), (2, rows[0])])
+    raw = read_table(path, get("maraudes"))
+    assert raw.headers["household_ref"] == "N° SI-SIAO" and raw.unmapped_headers == []
+    assert raw.frame["household_ref"].to_list() == ["SI-004512"]
+    write_xlsx(
+        path := tmp_path / "accueil.xlsx",
+        [
+            (1, ["Date", "Nom", "Prénom", "Lieu de sommeil déclaré", "N° usager"]),
+            (2, ["03/02/2025", "DIALLO", "Aminata", "Rue", "PASS-00012"]),
+        ],
+    )
+    assert read_table(path, get("accueils_jour")).frame["household_ref"].to_list() == ["PASS-00012"]

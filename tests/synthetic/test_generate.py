@@ -157,7 +157,12 @@ def shown_date(value: object, kind: str) -> date | None:
 
 
 # ------------------------------------------------------------------ fixtures
-@pytest.fixture(scope="module", params=PROFILE_NAMES)
+# the profiles whose names and noise differ (hard-refs is hard's territory, with references:
+# test_street_references_are_hards_territory_with_the_services_own_numbers)
+NAME_PROFILES = ("default", "hard")
+
+
+@pytest.fixture(scope="module", params=NAME_PROFILES)
 def profile_name(request: pytest.FixtureRequest) -> str:
     return request.param
 
@@ -722,3 +727,37 @@ def test_the_generate_command_writes_the_chosen_profile(name, tmp_path):
     generate(tmp_path / "py", START, 1, households=40, seed=42, params=profile(name))
     for table in ("persons", "records"):
         assert_frame_equal(truth(tmp_path / "cli", table), truth(tmp_path / "py", table))
+
+
+def test_street_references_are_hards_territory_with_the_services_own_numbers(tmp_path):
+    hard, refs = tmp_path / "hard", tmp_path / "refs"
+    generate(hard, START, 2, households=HOUSEHOLDS, seed=SEED, params=profile("hard"))
+    generate(refs, START, 2, households=HOUSEHOLDS, seed=SEED, params=profile("hard-refs"))
+    for table in ("persons", "records"):  # the same persons, rows and noise
+        assert_frame_equal(truth(hard, table), truth(refs, table))
+    records = truth(refs, "records")
+    street = {"maraudes": "N° SI-SIAO", "accueils_jour": "N° usager"}
+    refs_of: dict[tuple[str, int], set] = defaultdict(set)  # (service file, household) -> refs
+    seen: set[tuple[str, int]] = set()  # (service file, household) met
+    for path in landing_files(refs):
+        rel = path.relative_to(refs / "landing").as_posix()
+        sheet, twin = read_sheet(path), read_sheet(hard / "landing" / rel)
+        source = sheet.layout.source
+        if source not in street:  # every other file as hard's, cell for cell
+            assert sheet.rows == twin.rows, rel
+            continue
+        header = sheet.rows[sheet.header]
+        assert header[-1] == street[source] and header[:-1] == twin.rows[twin.header], rel
+        for n, hh in (
+            records.filter(pl.col("file") == rel).select("row_number", "household_id").rows()
+        ):
+            ref = sheet.rows[n - 1][len(header) - 1]  # the column layouts.py adds, last
+            service = rel.split("/")[-1].rsplit("_", 1)[0]
+            seen.add((service, hh))
+            if ref not in (None, ""):
+                refs_of[service, hh].add(ref)
+    # one number per household and service, month after month; about 7 households in 10
+    assert refs_of and all(len(r) == 1 for r in refs_of.values())
+    numbers = [next(iter(r)) for r in refs_of.values()]
+    assert len(set(numbers)) == len(numbers)
+    assert 0.55 < len(refs_of) / len(seen) < 0.85, len(refs_of) / len(seen)

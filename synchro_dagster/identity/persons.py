@@ -603,9 +603,10 @@ def _households(
     """Persons seen together in a partner household this month form one household, with the
     persons of their previous household seen apart this month (unless declared alone now; of
     several previous households, those holding most of its persons); its id is the previous
-    household id that shares the most persons with it."""
+    household id that shares the most persons with it (of parts sharing as many, not one
+    declared alone now: the one leaving takes a new id; then the smallest person id)."""
     comp = Components()
-    persons = records["person_id"].unique().to_list()
+    persons = sorted(records["person_id"].unique().to_list())
     for pid in persons:
         comp.find(pid)
     for group in (
@@ -629,6 +630,7 @@ def _households(
     for pid in persons:
         parts[comp.find(pid)].append(pid)
     anchor: dict[int, int] = {}  # previous household id -> a person of this month in it
+    leaving: set[int] = set()  # persons declared alone now, apart from their household
     for group in parts.values():
         # a group of persons from several previous households brings in the persons seen apart
         # of those holding most of it only: one person taken for a namesake must not pull the
@@ -641,6 +643,7 @@ def _households(
             and any(members_before[h] > 1 for h in homes)
         )
         if separated:
+            leaving.add(group[0])
             continue
         for h in homes:
             if h in anchor:
@@ -651,18 +654,17 @@ def _households(
     groups: dict[int, list[int]] = defaultdict(list)
     for pid in persons:
         groups[comp.find(pid)].append(pid)
-    # each previous id goes to the group holding most of its persons (a split: the largest part)
+    # each previous id goes to the group holding most of its persons (a split: the largest part;
+    # of equal parts, one not declared leaving, then the smallest person id: the same ids
+    # whatever order the records came in)
     claims = sorted(
-        (
-            (-n, hid, root)
-            for root, ps in groups.items()
-            for hid, n in Counter(previous[p] for p in ps if p in previous).items()
-        ),
-        key=lambda c: (c[0], c[1]),
+        (-n, hid, bool(leaving & set(ps)), min(ps), root)
+        for root, ps in groups.items()
+        for hid, n in Counter(previous[p] for p in ps if p in previous).items()
     )
     id_of: dict[int, int] = {}
     taken: set[int] = set()
-    for _, hid, root in claims:
+    for _, hid, _, _, root in claims:
         if root not in id_of and hid not in taken:
             id_of[root] = hid
             taken.add(hid)

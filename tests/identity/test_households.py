@@ -47,3 +47,22 @@ def test_a_listing_that_joins_two_households_equally_brings_both_in():
     """Two persons of each: the listing says the two families live together now."""
     found = households_of([(1, "a"), (2, "a"), (7, "a"), (8, "a"), (3, None)], PREVIOUS)
     assert found == [{1, 2, 3, 7, 8}]
+
+
+def test_of_two_parts_as_large_the_one_not_declared_alone_keeps_the_households_id():
+    """Last month 1 and 2 were household 100; now 1 calls the 115 declaring himself alone and
+    2 is met apart, declaring nothing: 2 is still household 100, 1 leaves it under a new id
+    (before: the part first in the records' order kept 100, here 1, the one leaving)."""
+    conn = duckdb.connect()
+    ensure_tables(conn)
+    records = pl.DataFrame(
+        {"person_id": [1, 2], "composition": ["homme_seul", None]},
+        schema={"person_id": pl.Int64, "composition": pl.String},
+    ).with_columns(
+        pl.lit(None, pl.String).alias("household_token"),
+        pl.lit(None, pl.Int64).alias("household_size"),
+    )
+    for order in (records, records.reverse()):
+        frame, _, _ = _households(conn, MONTH, order, {1: 100, 2: 100})
+        ids = dict(frame.select("person_id", "household_id").iter_rows())
+        assert ids[2] == 100 and ids[1] != 100

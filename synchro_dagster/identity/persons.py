@@ -658,7 +658,7 @@ def _households(
     # of equal parts, one not declared leaving, then the smallest person id: the same ids
     # whatever order the records came in)
     claims = sorted(
-        (-n, hid, bool(leaving & set(ps)), min(ps), root)
+        (-n, hid, not leaving.isdisjoint(ps), min(ps), root)
         for root, ps in groups.items()
         for hid, n in Counter(previous[p] for p in ps if p in previous).items()
     )

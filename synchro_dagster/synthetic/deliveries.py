@@ -245,11 +245,11 @@ def _street_reference(
     share = ctx.params.street_references
     if share <= 0:
         return layout, {}
-    shown = hm.household.id % 100 < round(share * 100)
-    name = layout.file_name.split("_{month}")[0]
-    ref = ctx.ref(hm, f"reference:{name}", "{n:05d}") if shown else None
-    prefix = name.rsplit("_", 1)[-1][:4].upper()  # one numbering per service: MARA, PASS, SOLI
-    return L.with_reference(layout), {"ref": f"{prefix}-{ref}" if ref else None}
+    if hm.household.id % 100 >= round(share * 100):
+        return L.with_reference(layout), {"ref": None}
+    ref = ctx.ref(hm, layout.file_name, "{n:05d}")  # one numbering per service, as providers'
+    service = layout.file_name.split("_{month}")[0].rsplit("_", 1)[-1]  # maraudes, passerelle
+    return L.with_reference(layout), {"ref": f"{service[:4].upper()}-{ref}"}
 
 
 def maraudes(ctx: MonthContext, hm: HouseholdMonth) -> list[Row]:

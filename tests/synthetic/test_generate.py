@@ -306,7 +306,7 @@ def test_a_household_reference_names_one_household_in_each_file(records, sheets)
     for (rel,), recs in records.partition_by("file", as_dict=True).items():
         sheet = sheets[rel]
         if sheet.index("ref") is None:
-            continue  # maraudes and day centres keep no household number
+            continue  # maraudes and day centres keep no household number (but in hard-refs)
         refs_of: dict[int, set] = defaultdict(set)
         households_of: dict[object, set] = defaultdict(set)
         for n, hh in recs.select("row_number", "household_id").iter_rows():
@@ -736,18 +736,18 @@ def test_street_references_are_hards_territory_with_the_services_own_numbers(tmp
     for table in ("persons", "records"):  # the same persons, rows and noise
         assert_frame_equal(truth(hard, table), truth(refs, table))
     records = truth(refs, "records")
-    street = {"maraudes": "N° SI-SIAO", "accueils_jour": "N° usager"}
     refs_of: dict[tuple[str, int], set] = defaultdict(set)  # (service file, household) -> refs
     seen: set[tuple[str, int]] = set()  # (service file, household) met
     for path in landing_files(refs):
         rel = path.relative_to(refs / "landing").as_posix()
         sheet, twin = read_sheet(path), read_sheet(hard / "landing" / rel)
         source = sheet.layout.source
-        if source not in street:  # every other file as hard's, cell for cell
+        if source not in L.REFERENCE_COLUMN:  # every other file as hard's, cell for cell
             assert sheet.rows == twin.rows, rel
             continue
         header = sheet.rows[sheet.header]
-        assert header[-1] == street[source] and header[:-1] == twin.rows[twin.header], rel
+        assert header[-1] == L.REFERENCE_COLUMN[source].header, rel
+        assert header[:-1] == twin.rows[twin.header], rel
         for n, hh in (
             records.filter(pl.col("file") == rel).select("row_number", "household_id").rows()
         ):

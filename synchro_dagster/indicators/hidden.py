@@ -18,15 +18,13 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import warnings
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from statistics import NormalDist
 
 import numpy as np
-import statsmodels.api as sm
 from scipy.optimize import brentq
-from scipy.stats import norm
 
 LIST_GROUPS: dict[str, tuple[str, ...]] = {
     "hebergeurs": ("hebergement", "logement_accompagne"),  # occupancy lists of providers
@@ -54,7 +52,8 @@ CAP_FACTOR = 10.0  # no model may put more than 10 times the seen households out
 # fit runs below it (the histories that fix the unseen cell are all empty: no household seen
 # outside the lists it links) says no household is out of sight, and is taken at it.
 UNSEEN_FLOOR = 1e-3
-Z95 = norm.ppf(0.975)
+NORMAL = NormalDist()
+Z95 = NORMAL.inv_cdf(0.975)
 PROFILE_DROP = Z95**2 / 2  # log-likelihood drop at the ends of a 95 % profile interval
 
 
@@ -119,17 +118,61 @@ def _design(k: int, interactions: Sequence[tuple[int, int]]) -> np.ndarray:
     return np.column_stack([np.ones(len(cells)), cells, *extra])
 
 
+EPS = float(np.finfo(float).eps)
+
+
+@dataclass(frozen=True)
+class _Fit:
+    params: np.ndarray
+    llf: float
+    converged: bool
+
+
 def _glm(
     y: np.ndarray,
     x: np.ndarray,
     offset: np.ndarray | None = None,
     start: np.ndarray | None = None,
-):
-    with warnings.catch_warnings():  # zero cells: statsmodels warns of perfect prediction
-        warnings.simplefilter("ignore")
-        return sm.GLM(y, x, family=sm.families.Poisson(), offset=offset).fit(
-            start_params=start, tol=1e-6
-        )
+    tol: float = 1e-6,
+    max_iterations: int = 100,
+) -> _Fit:
+    """Poisson log-linear fit by iteratively reweighted least squares, as statsmodels' GLM
+    does it (its start, its steps, its stopping rule: the deviance changing by less than `tol`;
+    the parameters of the last weighted least squares, by pseudo-inverse), in a few lines of
+    numpy: a month fits some 600 of these small tables, and statsmodels took 1.5 s to import
+    and 2 ms a fit, for a design of at most 63 rows."""
+    offset = np.zeros(len(y)) if offset is None else offset
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if start is None:
+            mu = (y + y.mean()) / 2
+            eta = np.log(np.clip(mu, EPS, np.inf))
+        else:
+            eta = x @ start + offset
+            mu = np.exp(eta)
+
+        def deviance(mu: np.ndarray) -> float:
+            return float(2 * np.sum(y * np.log(np.clip(y / mu, EPS, np.inf)) - (y - mu)))
+
+        previous, converged = deviance(mu), False
+        for _ in range(max_iterations):
+            weights = np.clip(mu, EPS, np.inf) ** 2 / np.abs(mu)
+            z = eta + (y - mu) / np.clip(mu, EPS, np.inf) - offset
+            if not (np.all(np.isfinite(weights)) and np.all(np.isfinite(z))):
+                raise ValueError("Poisson fit: weights or working response not finite")
+            root = np.sqrt(weights)
+            params = np.linalg.lstsq(root[:, None] * x, root * z, rcond=-1)[0]
+            eta = x @ params + offset
+            mu = np.exp(eta)
+            current = deviance(mu)
+            converged = bool(np.isclose(previous, current, atol=tol, rtol=0))
+            previous = current
+            if converged:
+                break
+        params = np.linalg.pinv(root[:, None] * x, rcond=1e-15) @ (root * z)
+        mu = np.exp(x @ params + offset)
+        lgammas = np.array([math.lgamma(v + 1) for v in y])
+        llf = float(np.sum(y * np.log(mu) - mu - lgammas))
+    return _Fit(params, llf, converged)
 
 
 def counts_of(histories: Iterable[frozenset[str]], lists: Sequence[str]) -> np.ndarray:
@@ -203,7 +246,7 @@ def _mixture_quantile(models: Sequence[ModelFit], q: float) -> float:
         for m in models:
             centre = math.log(m.unseen)
             side = (centre - math.log(m.lower)) if v < centre else (math.log(m.upper) - centre)
-            total += m.weight * norm.cdf((v - centre) / max(side / Z95, 1e-9))
+            total += m.weight * NORMAL.cdf((v - centre) / max(side / Z95, 1e-9))
         return total - q
 
     lo = min(math.log(m.lower) for m in models) - 1

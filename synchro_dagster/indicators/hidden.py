@@ -25,6 +25,7 @@ from statistics import NormalDist
 
 import numpy as np
 from scipy.optimize import brentq
+from scipy.special import gammaln
 
 LIST_GROUPS: dict[str, tuple[str, ...]] = {
     "hebergeurs": ("hebergement", "logement_accompagne"),  # occupancy lists of providers
@@ -155,8 +156,9 @@ def _glm(
 
         previous, converged = deviance(mu), False
         for _ in range(max_iterations):
-            weights = np.clip(mu, EPS, np.inf) ** 2 / np.abs(mu)
-            z = eta + (y - mu) / np.clip(mu, EPS, np.inf) - offset
+            safe = np.clip(mu, EPS, np.inf)
+            weights = safe**2 / np.abs(mu)
+            z = eta + (y - mu) / safe - offset
             if not (np.all(np.isfinite(weights)) and np.all(np.isfinite(z))):
                 raise ValueError("Poisson fit: weights or working response not finite")
             root = np.sqrt(weights)
@@ -170,8 +172,7 @@ def _glm(
                 break
         params = np.linalg.pinv(root[:, None] * x, rcond=1e-15) @ (root * z)
         mu = np.exp(x @ params + offset)
-        lgammas = np.array([math.lgamma(v + 1) for v in y])
-        llf = float(np.sum(y * np.log(mu) - mu - lgammas))
+        llf = float(np.sum(y * np.log(mu) - mu - gammaln(y + 1)))
     return _Fit(params, llf, converged)
 
 

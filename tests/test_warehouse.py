@@ -133,3 +133,32 @@ def test_every_table_holding_tokens_or_ids_is_registered_as_personal():
     assert not {"marts.indicators", "identity.churn", "lineage.files"} & set(personal)
     for table in warehouse.catalogue():  # a subject column is a real column
         assert set(table.subject) <= {c.name for c in table.columns}, table.name
+
+
+def test_a_run_opens_the_warehouse_once_and_its_steps_keep_their_own_transactions(
+    tmp_path, monkeypatch
+):
+    path = tmp_path / "warehouse" / "synchro.duckdb"
+    opened = []
+    real = duckdb.connect
+    monkeypatch.setattr(duckdb, "connect", lambda *a, **k: opened.append(a) or real(*a, **k))
+    with warehouse.held_open(path):
+        with warehouse.connect(path) as conn:
+            warehouse.replace_month(conn, JAN, {"marts.indicators": _indicators(JAN, [1.0])})
+        broken = _indicators(FEB, [2.0]).with_columns(pl.lit(None, pl.Float64).alias("value"))
+        with pytest.raises(duckdb.ConstraintException), warehouse.connect(path) as conn:
+            warehouse.replace_month(conn, FEB, {"marts.indicators": broken})
+        with warehouse.read_only(path) as conn:  # a step reading: the same database
+            during = conn.execute("SELECT month, value FROM marts.indicators").fetchall()
+        with warehouse.held_open(path), warehouse.connect(path) as conn:  # nested: the same
+            conn.execute("CREATE TEMP TABLE scratch AS SELECT 1 AS x")
+        with warehouse.connect(path) as conn:  # a step's temporary tables went with it
+            temp = conn.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'scratch'"
+            ).fetchall()
+    assert len(opened) == 1
+    assert during == [(JAN, 1.0)]
+    assert temp == [(0,)]
+    with real(str(path), read_only=True) as conn:  # closed at the end: another may open it
+        assert conn.execute("SELECT month, value FROM marts.indicators").fetchall() == [(JAN, 1.0)]
+    assert oct(path.stat().st_mode & 0o777) == "0o600"

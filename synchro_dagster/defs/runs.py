@@ -34,6 +34,7 @@ from dagster._core.events import DagsterEvent
 from dagster._core.executor.in_process import InProcessExecutor
 from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 
+from synchro_dagster import warehouse
 from synchro_dagster.settings import Settings, private_dir
 
 REPOSITORY = "__repository__"  # the repository a `Definitions` object becomes
@@ -221,7 +222,8 @@ def exclusive(
 
 class ExclusiveExecutor(dg.Executor):
     """Executes a run's steps in its own process, as the in-process executor does, holding the
-    data directory's lock, after reaping the runs that died."""
+    data directory's lock, after reaping the runs that died, and the warehouse open for all the
+    steps (`warehouse.held_open`)."""
 
     def __init__(self, inner: InProcessExecutor, settings: Settings):
         self._inner = inner
@@ -239,7 +241,8 @@ class ExclusiveExecutor(dg.Executor):
         with exclusive(self._settings, what, lambda line: instance.report_engine_event(line, run)):
             for line in reap_dead_runs(instance, own_location(self._settings)):
                 yield DagsterEvent.engine_event(plan_context, line)
-            yield from self._inner.execute(plan_context, execution_plan)
+            with warehouse.held_open(self._settings.warehouse_path):
+                yield from self._inner.execute(plan_context, execution_plan)
 
 
 def exclusive_executor(settings: Settings) -> dg.ExecutorDefinition:

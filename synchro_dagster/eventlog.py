@@ -41,7 +41,6 @@ class EventLogStorage(SqliteEventLogStorage):
     process (the `ENGINES` most recently used)."""
 
     def __init__(self, dagster_home: str, inst_data: ConfigurableClassData | None = None):
-        self._dagster_home = dagster_home
         self._engines: OrderedDict[tuple[int, str], Engine] = OrderedDict()
         super().__init__(str(Path(dagster_home) / "history" / "runs"), inst_data)
 

@@ -808,29 +808,12 @@ def held_open(path: Path) -> Iterator[None]:
 
 
 @contextmanager
-def _cursor(path: Path) -> Iterator[duckdb.DuckDBPyConnection | None]:
-    """A cursor of the run's connection to `path` when one is held, else None."""
-    held = _held.get(path.resolve())
-    if held is None:
-        yield None
-        return
-    cursor = held.cursor()
-    try:
-        yield cursor
-    finally:
-        cursor.close()
-
-
-@contextmanager
 def connect(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """The pipeline's read-write connection (one writer at a time), closed whatever happens;
     the warehouse and its directory are its owner's only. Within a run, a cursor of the run's
     connection (`held_open`)."""
-    with _cursor(path) as cursor:
-        if cursor is not None:
-            yield cursor
-            return
-    with _opened(path) as conn:
+    held = _held.get(path.resolve())
+    with held.cursor() if held is not None else _opened(path) as conn:
         yield conn
 
 
@@ -857,12 +840,6 @@ def read_only(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection: for sensors, the CLI and analysts. Raises duckdb.IOException
     while a run holds the file for writing. Within a run (`held_open`), a cursor of the run's
     connection: the same process cannot open the file a second time."""
-    with _cursor(path) as cursor:
-        if cursor is not None:
-            yield cursor
-            return
-    conn = duckdb.connect(str(path), read_only=True)
-    try:
+    held = _held.get(path.resolve())
+    with held.cursor() if held is not None else duckdb.connect(str(path), read_only=True) as conn:
         yield conn
-    finally:
-        conn.close()

@@ -600,9 +600,10 @@ def scored_pairs(
                 num_chunks_right=chunks[1],
             )
         lookup = "link_input" if known is None else "link_against"
+        swapped = _swap_frequency_bits(model, tf=frequencies.records >= TF_MIN_RECORDS)
         edges = conn.sql(f"""
             SELECT least(l.record_id, r.record_id) AS a, greatest(l.record_id, r.record_id) AS b,
-                   p.match_weight AS w,
+                   p.match_weight + {swapped} AS w,
                    l.tok_birth_year IS NOT NULL AND r.tok_birth_year IS NOT NULL AS both_dated,
                    coalesce(CASE WHEN l.tok_dob IS NOT NULL AND r.tok_dob IS NOT NULL
                         THEN l.tok_dob = r.tok_dob OR l.tok_dob = r.tok_dob_swapped
@@ -612,8 +613,48 @@ def scored_pairs(
             FROM {pairs.physical_name} p
             JOIN {lookup} l ON l.record_id = p.record_id_l
             JOIN {lookup} r ON r.record_id = p.record_id_r
+            {_SWAP_FREQUENCIES if swapped != "0" else ""}
+            WHERE p.match_weight + {swapped} >= {math.log2(threshold / (1 - threshold))!r}
         """).pl()
     return edges
+
+
+SWAP_LEVEL = "first and last names swapped"
+# each side's names as typed, in the columns they were typed in: how often a record is named so
+_SWAP_FREQUENCIES = """
+    LEFT JOIN tf_tok_first fl ON fl.tok_first = l.tok_first
+    LEFT JOIN tf_tok_last ll ON ll.tok_last = l.tok_last
+    LEFT JOIN tf_tok_first fr ON fr.tok_first = r.tok_first
+    LEFT JOIN tf_tok_last lr ON lr.tok_last = r.tok_last
+"""
+
+
+def _swap_frequency_bits(model: dict, tf: bool) -> str:
+    """SQL: the bits a pair of exactly swapped names gains from the names' frequencies, as the
+    exact levels gain theirs (Splink adjusts exact levels only). Its level's u is the average
+    over all names; for these names, the other hypothesis (two persons) must explain a record
+    named (L, F) beside one named (F, L): the rarer of the two namings is a genuine person so
+    named (frequency `min`) or a swap of another (F, L) person (m of the level x `max`). Where
+    surnames are never first names the swapped pair weighs as an exact one; where "MARTIN
+    THOMAS" and "THOMAS MARTIN" are both common, as little as Splink's level says. "0" when the
+    model has no such level or frequencies are not used (`TF_MIN_RECORDS`)."""
+    levels = [
+        lv
+        for c in model["comparisons"]
+        if c["output_column_name"] == "first_name"
+        for lv in c["comparison_levels"]
+        if lv.get("label_for_charts") == SWAP_LEVEL
+    ]
+    if not (tf and levels and levels[0].get("m_probability") and levels[0].get("u_probability")):
+        return "0"
+    m, u = levels[0]["m_probability"], levels[0]["u_probability"]
+    named_l = "fl.tf_tok_first * ll.tf_tok_last"
+    named_r = "fr.tf_tok_first * lr.tf_tok_last"
+    other = f"least({named_l}, {named_r}) + {m!r} * greatest({named_l}, {named_r})"
+    return (
+        "coalesce(CASE WHEN l.tok_first = r.tok_last AND l.tok_last = r.tok_first "
+        f"AND l.tok_first <> r.tok_first THEN log2({u!r} / ({other})) END, 0)"
+    )
 
 
 def guarded(edges: pl.DataFrame) -> list[tuple[int, int, float]]:
@@ -635,18 +676,20 @@ def ambiguous(
     records: Iterable[int],
     prefer: Callable[[int, set[int]], set[int]] | None = None,
     last_seen: dict[int, date] | None = None,
-) -> tuple[dict[int, bool], list[tuple[int, int, float]]]:
+) -> tuple[dict[int, bool], list[tuple[int, int, float]], dict[int, list[int]]]:
     """Records that fit several distinct persons equally (an undated record of a name two dated
     persons share), and the edges left to cluster. For each of `records`, the nodes it is paired
     with (`node_of`: a record's node, a known person) within `AMBIGUITY_BITS` of its best are
     its candidates. When two candidates' markers say two persons, `prefer(record, candidates)`
     (household context) may name the ones to keep; if it does not settle it, the record is
-    ambiguous and joins only the candidate seen last (`last_seen`: the one a street team or a
-    115 call most likely met again), a known person before another of `records`; between
-    candidates seen last in the same month, the
-    heaviest pair, then the oldest id — a tie, counted as such. The record never chains the
-    candidates together. Returns {ambiguous record: settled by recency (False: a tie)}, and the
-    edges left."""
+    ambiguous and joins only one candidate: the one seen last (`last_seen`: the one a street
+    team or a 115 call most likely met again), a known person before another of `records`;
+    between candidates seen last in the same month, the heaviest pair, then the oldest id — a
+    tie, counted as such. The record never chains the candidates together. Returns {ambiguous
+    record: settled by recency (False: a tie)}, the edges left, and each ambiguous record's
+    candidates in that order (`Components.join_first`, after the edges left: when the month's
+    other records show the first to be another person — its namesake listed in the same
+    household — the record is the next one, not a person of its own)."""
     best: dict[int, dict[int, float]] = defaultdict(dict)
     wanted = set(records)
     for a, b, w in edges:
@@ -656,6 +699,7 @@ def ambiguous(
                 best[r][node] = max(w, best[r].get(node, w))
     dropped: dict[int, set[int]] = {}  # record -> candidate nodes it may not join
     unsure: dict[int, bool] = {}
+    choices: dict[int, list[int]] = {}
 
     def one_person(nodes: set[int]) -> bool:
         ordered = sorted(nodes)
@@ -678,15 +722,20 @@ def ambiguous(
             pool = {n for n in near if n not in wanted} or near
             seen = {n: last_seen[n] for n in pool if last_seen and n in last_seen}
             latest = [n for n in seen if seen[n] == max(seen.values())] if seen else []
-            kept = {max(latest or pool, key=lambda n: (weights[n], -n))}
             unsure[r] = len(latest) == 1
+            choices[r] = sorted(
+                near,
+                key=lambda n: (n in pool, seen.get(n, date.min), weights[n], -n),
+                reverse=True,
+            )
+            kept = set()  # joined after the edges left (`Components.join_first`)
         dropped[r] = set(weights) - kept
 
     def kept(a: int, b: int) -> bool:
         return node_of.get(b, b) not in dropped.get(a, ())
 
     left = [(a, b, w) for a, b, w in edges if kept(a, b) and kept(b, a)]
-    return unsure, left
+    return unsure, left, choices
 
 
 @dataclass(frozen=True)
@@ -786,6 +835,15 @@ class Components:
         self.members[keep] = self.members.get(keep, [keep]) + self.members.pop(gone, [gone])
         return True
 
+    def join_first(self, choices: dict[int, list[int]], node_of: dict[int, int]) -> None:
+        """Each record of `choices` joins the first of its candidates (nodes) its markers allow,
+        and only that one; a record already with one of them stays."""
+        for record in sorted(choices):
+            node = node_of.get(record, record)
+            for candidate in choices[record]:
+                if self.find(node) == self.find(candidate) or self.union(node, candidate):
+                    break
+
     def size(self, root: int) -> int:
         return len(self.members.get(root, [root]))
 
@@ -862,10 +920,11 @@ def cluster(
     marks = markers(records)
     ids = records["record_id"].to_list()
     seen = dict(records.select("record_id", "month").iter_rows()) if "month" in records else None
-    _, edges_left = ambiguous(strong, {}, marks, ids, last_seen=seen)
+    _, edges_left, choices = ambiguous(strong, {}, marks, ids, last_seen=seen)
     comp = Components(marks)
     for a, b, _ in edges_left:
         comp.union(a, b)
+    comp.join_first(choices, {})
     one_of_several(comp, weak, {}, ids, seen, threshold)
     dtype = records.schema["record_id"]
     return pl.DataFrame(

@@ -296,7 +296,7 @@ def _link(
     undated = set(new.filter(pl.col("tok_birth_year").is_null())["record_id"].to_list())
     edges = _listed_elsewhere(edges, undated, previous, homes, node_of, offset)
     pairs, weak = split_by_strength(edges)
-    unsure, edges_left = ambiguous(
+    unsure, edges_left, choices = ambiguous(
         pairs,
         node_of,
         node_marks,
@@ -309,6 +309,7 @@ def _link(
         comp.union(node_of[a], node_of[b], force=True)
     for a, b, _ in edges_left:
         comp.union(node_of[a], node_of[b])
+    comp.join_first(choices, node_of)
     several = one_of_several(
         comp, weak, node_of, new["record_id"].to_list(), last_seen, known=lambda n: n >= offset
     )

@@ -74,10 +74,30 @@ def test_one_weak_pair_is_not_enough_and_a_record_already_joined_is_left_alone()
 def test_an_equal_fit_joins_the_candidate_seen_last_and_never_chains_the_two():
     marks = {1: DATED_85, 2: DATED_90}
     edges = [(10, 1, 12.0), (10, 2, 12.0)]
-    unsure, left = ambiguous(edges, {}, marks, [10], last_seen=SEEN)
-    assert unsure == {10: True} and left == [(10, 2, 12.0)]
-    ties, left = ambiguous(edges, {}, marks, [10], last_seen={1: SEEN[1], 2: SEEN[1]})
-    assert ties == {10: False} and left == [(10, 1, 12.0)]  # a tie: the oldest id
+    unsure, left, choices = ambiguous(edges, {}, marks, [10], last_seen=SEEN)
+    assert unsure == {10: True} and left == [] and choices == {10: [2, 1]}
+    ties, left, choices = ambiguous(edges, {}, marks, [10], last_seen={1: SEEN[1], 2: SEEN[1]})
+    assert ties == {10: False} and choices == {10: [1, 2]}  # a tie: the oldest id
+    comp = Components(marks)
+    comp.join_first(choices, {})
+    assert comp.find(10) == comp.find(1) != comp.find(2)
+
+
+def test_an_equal_fit_the_month_shows_to_be_another_person_joins_the_next_candidate():
+    """Undated record 10 fits namesakes 1 (seen last) and 2 equally; record 11 of the month,
+    listed in the same household as 10 by a source that lists each person once, is 1 (heavier,
+    dated): 10 cannot be 1 too, so it is 2, not a person of its own."""
+    listed = Markers(listings=frozenset({"h|2025-04"}))
+    marks = {1: DATED_85, 2: DATED_90, 10: listed, 11: listed | DATED_85}
+    edges = [(11, 1, 20.0), (10, 1, 12.0), (10, 2, 12.0)]
+    seen = {1: SEEN[2], 2: SEEN[1]}
+    unsure, left, choices = ambiguous(edges, {}, marks, [10, 11], last_seen=seen)
+    assert unsure == {10: True} and left == [(11, 1, 20.0)] and choices == {10: [1, 2]}
+    comp = Components(marks)
+    for a, b, _ in left:
+        comp.union(a, b)
+    comp.join_first(choices, {})
+    assert comp.find(11) == comp.find(1) != comp.find(10) == comp.find(2)
 
 
 def test_a_known_person_fitting_equally_comes_before_a_record_of_the_month():
@@ -86,24 +106,24 @@ def test_a_known_person_fitting_equally_comes_before_a_record_of_the_month():
     marks = {1: DATED_85, 2: DATED_90}
     edges = [(10, 1, 12.0), (10, 2, 12.0), (10, 11, 12.0)]
     seen = {**SEEN, 11: SEEN[10]}
-    unsure, left = ambiguous(edges, {}, marks, [10, 11], last_seen=seen)
-    assert unsure == {10: True} and left == [(10, 2, 12.0)]
+    unsure, left, choices = ambiguous(edges, {}, marks, [10, 11], last_seen=seen)
+    assert unsure == {10: True} and left == [] and choices[10][0] == 2
     # between records of the month only (the all-at-once path), the one seen last still wins
-    unsure, left = ambiguous(edges, {}, marks, [1, 2, 10, 11], last_seen=seen)
-    assert left == [(10, 11, 12.0)]
+    unsure, left, choices = ambiguous(edges, {}, marks, [1, 2, 10, 11], last_seen=seen)
+    assert left == [] and choices[10][0] == 11
 
 
 def test_household_context_settles_an_equal_fit_whatever_was_seen_last():
     marks = {1: DATED_85, 2: DATED_90}
     edges = [(10, 1, 12.0), (10, 2, 12.0)]
-    unsure, left = ambiguous(edges, {}, marks, [10], lambda r, c: {1}, SEEN)
-    assert unsure == {} and left == [(10, 1, 12.0)]
+    unsure, left, choices = ambiguous(edges, {}, marks, [10], lambda r, c: {1}, SEEN)
+    assert unsure == {} and left == [(10, 1, 12.0)] and choices == {}
 
 
 def test_two_candidates_that_may_be_one_person_are_not_ambiguous():
     edges = [(10, 1, 12.0), (10, 2, 12.0)]
-    unsure, left = ambiguous(edges, {}, {1: DATED_85, 2: DATED_85}, [10], last_seen=SEEN)
-    assert unsure == {} and left == edges
+    unsure, left, choices = ambiguous(edges, {}, {1: DATED_85, 2: DATED_85}, [10], last_seen=SEEN)
+    assert unsure == {} and left == edges and choices == {}
 
 
 def test_two_weak_pairs_to_one_person_count_once():
@@ -130,8 +150,8 @@ def test_a_candidate_whose_dates_say_another_person_is_not_counted():
 
 def test_a_clearly_better_candidate_is_not_ambiguous():
     edges = [(10, 1, 15.0), (10, 2, 12.0)]
-    unsure, left = ambiguous(edges, {}, {1: DATED_85, 2: DATED_90}, [10], last_seen=SEEN)
-    assert unsure == {} and left == edges
+    unsure, left, choices = ambiguous(edges, {}, {1: DATED_85, 2: DATED_90}, [10], last_seen=SEEN)
+    assert unsure == {} and left == edges and choices == {}
 
 
 def test_birth_dates_agree_as_a_typing_accident_does_in_markers_and_in_pairs():

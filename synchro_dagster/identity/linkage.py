@@ -614,7 +614,7 @@ def scored_pairs(
             JOIN {lookup} l ON l.record_id = p.record_id_l
             JOIN {lookup} r ON r.record_id = p.record_id_r
             {_SWAP_FREQUENCIES if swapped != "0" else ""}
-            WHERE p.match_weight + {swapped} >= {math.log2(threshold / (1 - threshold))!r}
+            {"" if threshold <= 0 else f"WHERE p.match_weight + {swapped} >= {_bits(threshold)!r}"}
         """).pl()
     return edges
 
@@ -857,6 +857,11 @@ class Components:
 WEAK_THRESHOLD = 0.2
 
 
+def _bits(probability: float) -> float:
+    """The match weight of a match probability."""
+    return math.log2(probability / (1 - probability))
+
+
 def _probability(weight: float) -> float:
     return 1 / (1 + 2**-weight)
 
@@ -866,7 +871,7 @@ def split_by_strength(
 ) -> tuple[list[tuple[int, int, float]], list[tuple[int, int, float]]]:
     """The guarded pairs at or above the match threshold, and the weaker ones."""
     pairs = guarded(edges)
-    weight = math.log2(threshold / (1 - threshold))
+    weight = _bits(threshold)
     return [e for e in pairs if e[2] >= weight], [e for e in pairs if e[2] < weight]
 
 
